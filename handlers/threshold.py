@@ -1,0 +1,38 @@
+"""Threshold: let a result through only if some class reaches the confidence threshold."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from handlers.common.config import ThresholdSettings
+from handlers.common.errors import InvalidInferencesError, ThresholdConfidenceNotMetError
+from handlers.common.events import parse_body, response
+from handlers.common.inferences import best_prediction, meets_threshold, validate_probabilities
+from handlers.common.observability import bind_invocation, logger
+
+
+@functools.cache
+def settings() -> ThresholdSettings:
+    return ThresholdSettings.from_env()
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    config = settings()
+    body = parse_body(event)
+    image = f"s3://{body['s3_bucket']}/{body['s3_key']}"
+    bind_invocation(context, s3_uri=image)
+    if "inferences" not in body:
+        raise InvalidInferencesError(f"The body for {image} has no 'inferences': pass classify's output")
+    probabilities = validate_probabilities(body["inferences"], config.labels)
+    best = best_prediction(probabilities, config.labels)
+
+    if not meets_threshold(probabilities, config.threshold):
+        logger.info("Confidence below threshold", extra={"label": best.label, "confidence": best.confidence})
+        raise ThresholdConfidenceNotMetError(
+            f"best confidence {best.confidence:.4f} ({best.label}) is below the threshold "
+            f"{config.threshold:g} for {image}"
+        )
+    body.update(inferences=probabilities, label=best.label, confidence=best.confidence)
+    logger.info("Confidence meets threshold", extra={"label": best.label, "confidence": best.confidence})
+    return response(body)

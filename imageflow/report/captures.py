@@ -1,0 +1,257 @@
+"""Parse one SageMaker data-capture line into an inference, an input-only record or a skip reason.
+
+A capture line carries the whole request: with images that is tens of KiB of base64 in
+``endpointInput.data``, while the report needs only ``endpointOutput`` and ``inferenceTime``.
+Decoding that string into a Python ``str`` per line dominates the cost of a naive reader, so
+:func:`parse_capture_span` first finds every JSON string's boundaries with ``bytes.find``
+(a C ``memchr``), cuts strings longer than :data:`ELIDE_OVER` bytes out of the line, parses the
+short remainder with the standard library, and decodes a cut string only if it turns out to be
+one the report needs. Elided strings are not validated (their content is never used); every
+other part of the line is parsed strictly.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+# Strings longer than this many bytes are cut out before parsing. Any value is correct; it only
+# trades parsing work against bookkeeping, and captured outputs are far shorter.
+ELIDE_OVER = 512
+
+_QUOTE = b'"'
+_BACKSLASH = 0x5C
+# A JSON string can only hold NUL as the escape ``\u0000``, so a placeholder that starts with NUL
+# is recognisable after parsing; the count check in _elide_long_strings rules out look-alikes.
+_PLACEHOLDER_MARK = "\x00"
+_PLACEHOLDER_ESCAPE = b"\\u0000"
+
+
+class SkipReason(StrEnum):
+    """Why a line was not used. The values are what the report prints."""
+
+    INVALID_JSON = "invalid JSON"
+    MISSING_FIELD = "missing or mistyped field"
+    BAD_TIME = "bad inferenceTime"
+    UNKNOWN_ENCODING = "unknown encoding"
+    UNDECODABLE_OUTPUT = "undecodable output"
+    NON_NUMERIC = "non-numeric output"
+    WRONG_SHAPE = "output shape does not match labels"
+    NON_FINITE = "non-finite probability"
+    OUT_OF_RANGE = "probability outside [0, 1]"
+    LINE_TOO_LONG = "line too long"
+
+
+class Inference(NamedTuple):
+    """One captured endpoint response: when, which label won, and with what probability."""
+
+    time: float  # seconds since the epoch, UTC
+    label: int  # index into the label list (first maximum, like numpy.argmax)
+    confidence: float  # the maximum probability
+
+
+class InputOnly(NamedTuple):
+    """A capture with the request but no response (output capture switched off)."""
+
+    time: float
+
+
+ParsedLine = Inference | InputOnly | SkipReason
+
+
+class _Skip(Exception):
+    def __init__(self, reason: SkipReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+def parse_capture(line: bytes | str, n_labels: int) -> ParsedLine:
+    """Parse one capture line (without its newline) for a model with ``n_labels`` outputs."""
+    data = line.encode() if isinstance(line, str) else line
+    return parse_capture_span(data, 0, len(data), n_labels)
+
+
+def parse_capture_span(buf: bytes | bytearray, start: int, end: int, n_labels: int) -> ParsedLine:
+    """Parse the capture line ``buf[start:end]`` without copying its long strings.
+
+    Never raises for bad input: malformed lines come back as a :class:`SkipReason`.
+    """
+    try:
+        reduced, elided = _elide_long_strings(buf, start, end)
+        try:
+            record = json.loads(reduced)
+        except (ValueError, RecursionError):
+            # UnicodeDecodeError and JSONDecodeError are both ValueErrors.
+            raise _Skip(SkipReason.INVALID_JSON) from None
+        return _interpret(record, elided, buf, n_labels)
+    except _Skip as skip:
+        return skip.reason
+
+
+def _elide_long_strings(
+    buf: bytes | bytearray, start: int, end: int
+) -> tuple[bytes | bytearray, list[tuple[int, int]]]:
+    """Return the line with long strings replaced by placeholders, and the cut spans."""
+    find = buf.find
+    pieces: list[bytes | bytearray] = []
+    spans: list[tuple[int, int]] = []
+    kept_from = start
+    pos = start
+    while True:
+        opening = find(_QUOTE, pos, end)
+        if opening < 0:
+            break
+        closing = find(_QUOTE, opening + 1, end)
+        # A quote preceded by an odd run of backslashes is escaped and does not close the string.
+        while closing >= 0 and buf[closing - 1] == _BACKSLASH:
+            k = closing - 1
+            while buf[k] == _BACKSLASH:  # stops at the opening quote at the latest
+                k -= 1
+            if (closing - 1 - k) % 2 == 0:
+                break
+            closing = find(_QUOTE, closing + 1, end)
+        if closing < 0:
+            raise _Skip(SkipReason.INVALID_JSON)  # unterminated string
+        if closing - opening - 1 > ELIDE_OVER:
+            pieces.append(buf[kept_from:opening])
+            pieces.append(b'"' + _PLACEHOLDER_ESCAPE + str(len(spans)).encode() + b'"')
+            spans.append((opening, closing + 1))
+            kept_from = closing + 1
+        pos = closing + 1
+    if not spans:
+        return buf[start:end], spans
+    pieces.append(buf[kept_from:end])
+    reduced = b"".join(pieces)
+    if reduced.count(_PLACEHOLDER_ESCAPE) != len(spans):
+        # The line itself contains an escaped NUL, so placeholders would be ambiguous: parse it whole.
+        return buf[start:end], []
+    return reduced, spans
+
+
+def _restore(value: Any, elided: list[tuple[int, int]], buf: bytes | bytearray) -> Any:
+    """Decode a string that was cut out of the line, if ``value`` is a placeholder."""
+    if elided and isinstance(value, str) and value.startswith(_PLACEHOLDER_MARK):
+        first, last = elided[int(value[1:])]
+        try:
+            return json.loads(buf[first:last])
+        except ValueError:
+            raise _Skip(SkipReason.INVALID_JSON) from None
+    return value
+
+
+def _interpret(record: Any, elided: list[tuple[int, int]], buf: bytes | bytearray, n_labels: int) -> ParsedLine:
+    if not isinstance(record, dict):
+        raise _Skip(SkipReason.MISSING_FIELD)
+    capture = record.get("captureData")
+    metadata = record.get("eventMetadata")
+    if not isinstance(capture, dict) or not isinstance(metadata, dict):
+        raise _Skip(SkipReason.MISSING_FIELD)
+    time = _parse_time(_restore(metadata.get("inferenceTime"), elided, buf))
+    output = capture.get("endpointOutput")
+    if output is None:
+        if isinstance(capture.get("endpointInput"), dict):
+            return InputOnly(time)
+        raise _Skip(SkipReason.MISSING_FIELD)
+    if not isinstance(output, dict) or "data" not in output:
+        raise _Skip(SkipReason.MISSING_FIELD)
+    probabilities = decode_output(
+        _restore(output["data"], elided, buf),
+        _restore(output.get("encoding"), elided, buf),
+        _restore(output.get("observedContentType"), elided, buf),
+    )
+    return _to_inference(time, probabilities, n_labels)
+
+
+def _parse_time(value: Any) -> float:
+    if not isinstance(value, str):
+        raise _Skip(SkipReason.MISSING_FIELD if value is None else SkipReason.BAD_TIME)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _Skip(SkipReason.BAD_TIME) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # SageMaker writes UTC; be lenient on a missing "Z"
+    return moment.timestamp()
+
+
+def decode_output(data: Any, encoding: Any, content_type: Any) -> list[Any]:
+    """Turn ``endpointOutput.data`` into the list of values it encodes (not yet validated).
+
+    Raises ``_Skip`` (internal) with the reason when it cannot.
+    """
+    kind = encoding.upper() if isinstance(encoding, str) else None
+    if kind == "BASE64":
+        if not isinstance(data, str):
+            raise _Skip(SkipReason.MISSING_FIELD)
+        try:
+            text = base64.b64decode(data, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise _Skip(SkipReason.UNDECODABLE_OUTPUT) from None
+        return _decode_text(text, _text_kind(content_type, text))
+    if kind == "JSON":
+        if isinstance(data, list):  # tolerate an already-embedded array
+            return data
+        if not isinstance(data, str):
+            raise _Skip(SkipReason.MISSING_FIELD)
+        return _decode_text(data, "json")
+    if kind == "CSV":
+        if not isinstance(data, str):
+            raise _Skip(SkipReason.MISSING_FIELD)
+        return _decode_text(data, "csv")
+    raise _Skip(SkipReason.UNKNOWN_ENCODING)
+
+
+def _text_kind(content_type: Any, text: str) -> str:
+    if isinstance(content_type, str):
+        lowered = content_type.lower()
+        if "json" in lowered:
+            return "json"
+        if "csv" in lowered:
+            return "csv"
+    return "json" if text.lstrip()[:1] in ("[", "{") else "csv"
+
+
+def _decode_text(text: str, kind: str) -> list[Any]:
+    if kind == "json":
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            raise _Skip(SkipReason.NON_NUMERIC) from None
+        if not isinstance(value, list):
+            raise _Skip(SkipReason.WRONG_SHAPE)
+        return value
+    rows = [row for row in text.strip().splitlines() if row.strip()]
+    if len(rows) != 1:
+        raise _Skip(SkipReason.WRONG_SHAPE)
+    cells = rows[0].split(",")
+    try:
+        return [float(cell) for cell in cells]
+    except ValueError:
+        raise _Skip(SkipReason.NON_NUMERIC) from None
+
+
+def _to_inference(time: float, values: list[Any], n_labels: int) -> Inference:
+    for value in values:
+        # bool is an int subclass, but `true` is not a probability.
+        if type(value) not in (float, int):
+            raise _Skip(SkipReason.NON_NUMERIC)
+    if len(values) != n_labels:
+        raise _Skip(SkipReason.WRONG_SHAPE)
+    try:
+        values = [float(value) for value in values]
+    except OverflowError:  # an integer too large for a float
+        raise _Skip(SkipReason.OUT_OF_RANGE) from None
+    best = 0
+    for index, value in enumerate(values):
+        if not math.isfinite(value):
+            raise _Skip(SkipReason.NON_FINITE)
+        if not 0.0 <= value <= 1.0:
+            raise _Skip(SkipReason.OUT_OF_RANGE)
+        if value > values[best]:
+            best = index
+    return Inference(time, best, values[best])
