@@ -31,7 +31,8 @@ def _image_bytes(body: dict[str, Any], max_bytes: int) -> bytes:
         except (binascii.Error, ValueError) as exc:
             raise InvalidImageDataError(f"'image_data' is not valid base64: {exc}") from None
     if "image_ref" in body:
-        location, etag = parse_image_ref(body.pop("image_ref"))
+        location, etag = parse_image_ref(body)
+        del body["image_ref"]
         return aws.read_object(location, max_bytes=max_bytes, if_match=etag).data
     raise InvalidImageDataError("The body has neither 'image_data' nor 'image_ref': pass serialize's output")
 
