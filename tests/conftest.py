@@ -1,0 +1,66 @@
+"""Fixtures shared by every layer of the test pyramid."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = REPO_ROOT / "samples"
+
+
+def make_image(
+    fmt: str = "PNG", size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30)
+) -> bytes:
+    """A small real image in ``fmt``."""
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, format=fmt)
+    return out.getvalue()
+
+
+def make_noise_image(fmt: str, size: tuple[int, int]) -> bytes:
+    """An incompressible image, to reach a given byte size with few pixels."""
+    import os
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.fixture
+def image_factory() -> Callable[..., bytes]:
+    return make_image
+
+
+@pytest.fixture(autouse=True)
+def _fresh_handler_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test is a new Lambda container: settings and clients are re-read from its environment."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    _clear()
+    yield
+    _clear()
+
+
+def _clear() -> None:
+    import handlers.classify
+    import handlers.serialize
+    import handlers.threshold
+    from handlers.common import aws
+
+    for cached in (
+        aws.s3_client,
+        aws.sagemaker_runtime_client,
+        handlers.serialize.settings,
+        handlers.classify.settings,
+        handlers.threshold.settings,
+    ):
+        cached.cache_clear()

@@ -1,0 +1,209 @@
+"""The service packages offline with the real Serverless CLI and plugins, and the result is sound.
+
+`sls package` asks CloudFormation whether the layer changed, so a local moto server answers
+it (no stack exists, packaging goes ahead). These tests need node_modules (`make setup`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+BIN = REPO_ROOT / "node_modules" / ".bin"
+STAGE = "packagetest"
+FUNCTIONS = ("serialize", "classify", "threshold")
+
+
+def _env(endpoint: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{Path(os.sys.executable).parent}{os.pathsep}{env['PATH']}",
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        SLS_TELEMETRY_DISABLED="1",
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    if not (BIN / "sls").exists():
+        pytest.fail("node_modules is missing: run `make setup` (npm ci) first")
+    out = tmp_path_factory.mktemp("package") / "artifacts"
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        completed = subprocess.run(
+            [str(BIN / "sls"), "package", "--stage", STAGE, "--package", str(out)],
+            cwd=REPO_ROOT,
+            env=_env(f"http://{host}:{port}"),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        server.stop()
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    yield out
+
+
+@pytest.fixture(scope="module")
+def template(packaged: Path) -> dict[str, Any]:
+    return json.loads((packaged / "cloudformation-template-update-stack.json").read_text())
+
+
+def test_each_function_is_packaged_with_only_its_handler_and_the_shared_code(packaged: Path) -> None:
+    for function in FUNCTIONS:
+        names = set(zipfile.ZipFile(packaged / f"{function}.zip").namelist())
+        assert f"handlers/{function}.py" in names
+        assert "handlers/common/errors.py" in names
+        others = {f"handlers/{other}.py" for other in FUNCTIONS if other != function}
+        assert not names & others, f"{function}.zip carries another function's handler"
+        assert not any(name.startswith(("tests/", "imageflow/", "models/", "samples/")) for name in names)
+
+
+def test_the_layer_holds_lambda_platform_wheels_and_nothing_heavy(packaged: Path) -> None:
+    layer = zipfile.ZipFile(packaged / "pythonRequirements.zip")
+    names = layer.namelist()
+    assert any(n.startswith("python/PIL/_imaging.cpython-312-x86_64-linux-gnu") for n in names), "Pillow for cp312"
+    assert any(n.startswith("python/aws_lambda_powertools/") for n in names)
+    heavy = ("numpy/", "onnxruntime/", "boto3/", "botocore/", "pandas/", "moto/", "matplotlib/")
+    assert not [n for n in names if n.removeprefix("python/").startswith(heavy)]
+    assert (packaged / "pythonRequirements.zip").stat().st_size < 15 * 1024 * 1024
+
+
+def test_the_functions_use_the_layer_and_the_stage_parameters(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    for function in FUNCTIONS:
+        properties = resources[f"{function.capitalize()}LambdaFunction"]["Properties"]
+        assert properties["Runtime"] == "python3.12"
+        assert properties["Layers"] == [{"Ref": "PythonRequirementsLambdaLayer"}]
+    env = {f: resources[f"{f.capitalize()}LambdaFunction"]["Properties"]["Environment"]["Variables"] for f in FUNCTIONS}
+    assert env["classify"]["ENDPOINT_NAME"] == "image-classifier"
+    assert env["threshold"]["THRESHOLD"] == "0.73"
+    assert env["threshold"]["LABELS"] == "bicycle,motorcycle"
+
+
+def test_the_images_bucket_is_encrypted_private_and_tls_only(template: dict[str, Any]) -> None:
+    bucket = template["Resources"]["ImagesBucket"]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    statement = template["Resources"]["ImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_state_machine_uses_the_asl_file_and_the_three_functions(template: dict[str, Any]) -> None:
+    machine = template["Resources"]["ClassifyImageStateMachine"]["Properties"]
+    definition = json.dumps(machine["DefinitionString"])
+    for function in FUNCTIONS:
+        assert f"{function.capitalize()}LambdaFunction" in definition
+    assert "THRESHOLD_CONFIDENCE_NOT_MET" in definition
+
+
+# -- least privilege -----------------------------------------------------------------------------
+def _allow_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents.append(properties["PolicyDocument"])
+        for document in documents:
+            for statement in document["Statement"]:
+                # Deny statements only take rights away (e.g. the TLS-only bucket policies).
+                if statement["Effect"] == "Allow":
+                    yield name, statement
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_allow_statement_uses_a_wildcard_action_or_resource(template: dict[str, Any]) -> None:
+    offenders = []
+    for name, statement in _allow_statements(template):
+        actions = _as_list(statement.get("Action", []))
+        if statement.get("NotAction") or any("*" in action for action in actions):
+            offenders.append((name, "action", actions))
+        if statement.get("NotResource") or any(r == "*" for r in _as_list(statement.get("Resource", []))):
+            offenders.append((name, "resource", statement.get("Resource")))
+    assert not offenders
+
+
+def _role_actions(template: dict[str, Any], role: str) -> dict[str, list[Any]]:
+    actions: dict[str, list[Any]] = {}
+    for name, statement in _allow_statements(template):
+        if name == role:
+            for action in _as_list(statement["Action"]):
+                actions.setdefault(action, []).extend(_as_list(statement["Resource"]))
+    return actions
+
+
+def test_each_function_role_allows_only_what_its_function_does(template: dict[str, Any]) -> None:
+    logs = {"logs:CreateLogStream", "logs:PutLogEvents"}
+    serialize = _role_actions(template, "SerializeRole")
+    assert set(serialize) == logs | {"s3:GetObject", "s3:GetObjectVersion"}
+    assert "ImagesBucket" in json.dumps(serialize["s3:GetObject"])
+
+    classify = _role_actions(template, "ClassifyRole")
+    assert set(classify) == logs | {"sagemaker:InvokeEndpoint", "s3:GetObject", "s3:GetObjectVersion"}
+    assert ":endpoint/image-classifier" in json.dumps(classify["sagemaker:InvokeEndpoint"])
+
+    assert set(_role_actions(template, "ThresholdRole")) == logs
+    for role in ("SerializeRole", "ClassifyRole", "ThresholdRole"):
+        for resources in _role_actions(template, role).values():
+            if "logs:" in json.dumps(resources):
+                assert f"-{STAGE}-{role.removesuffix('Role').lower()}:*" in json.dumps(resources)
+
+
+# -- linters ---------------------------------------------------------------------------------------
+def test_cfn_lint_finds_no_error_in_the_packaged_template(packaged: Path) -> None:
+    cfn_lint = shutil.which("cfn-lint", path=str(Path(os.sys.executable).parent))
+    completed = subprocess.run(
+        [cfn_lint, str(packaged / "cloudformation-template-update-stack.json")], capture_output=True, text=True
+    )
+    # cfn-lint's exit status is a bit mask: 2 = error, 4 = warning, 8 = informational.
+    assert completed.returncode & 2 == 0, completed.stdout
+    # W3005: serverless adds a DependsOn on each role that a GetAtt already implies (harmless).
+    findings = re.findall(r"^([EW]\d{4})\b.*$", completed.stdout, flags=re.MULTILINE)
+    unexpected = [code for code in findings if code != "W3005"]
+    assert not unexpected, completed.stdout
+
+
+def test_asl_validator_accepts_the_definition() -> None:
+    completed = subprocess.run(
+        [str(BIN / "asl-validator"), "--yaml-path", "stepfunctions/classify_image.asl.yml"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_asl_validator_rejects_a_broken_definition(tmp_path: Path) -> None:
+    broken = (
+        (REPO_ROOT / "stepfunctions" / "classify_image.asl.yml").read_text().replace("Next: Classify", "Next: Clasify")
+    )
+    (tmp_path / "broken.asl.yml").write_text(broken)
+    completed = subprocess.run(
+        [str(BIN / "asl-validator"), "--yaml-path", str(tmp_path / "broken.asl.yml")], capture_output=True, text=True
+    )
+    assert completed.returncode != 0
+    assert "MISSING_TRANSITION_TARGET" in completed.stdout + completed.stderr

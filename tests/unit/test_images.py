@@ -1,0 +1,94 @@
+"""Image checks: readable, complete, of sane size."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from handlers.common.errors import (
+    CorruptImageError,
+    DecompressionBombError,
+    EmptyImageError,
+    ImageTooLargeError,
+    NotAnImageError,
+)
+from handlers.common.images import inspect_image, shrink_for_endpoint
+from tests.conftest import make_image, make_noise_image
+
+LIMITS = {"max_bytes": 5_000_000, "max_pixels": 10_000_000}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type"), [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp")]
+)
+def test_a_readable_image_is_described(fmt: str, content_type: str) -> None:
+    data = make_image(fmt, (40, 30))
+    info = inspect_image(data, **LIMITS)
+    assert (info.format, info.content_type, info.width, info.height, info.size_bytes) == (
+        fmt,
+        content_type,
+        40,
+        30,
+        len(data),
+    )
+
+
+def test_empty_bytes() -> None:
+    with pytest.raises(EmptyImageError, match="s3://b/k is empty"):
+        inspect_image(b"", name="s3://b/k", **LIMITS)
+
+
+def test_text_is_not_an_image() -> None:
+    with pytest.raises(NotAnImageError, match="not an image"):
+        inspect_image(b"hello, this is a text file\n", **LIMITS)
+
+
+def test_an_image_format_the_endpoint_does_not_take_is_rejected() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(out, format="ICO")
+    with pytest.raises(NotAnImageError, match="ICO"):
+        inspect_image(out.getvalue(), **LIMITS)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_truncated_image_is_corrupt(fmt: str) -> None:
+    data = make_noise_image(fmt, (64, 64))
+    with pytest.raises(CorruptImageError, match="truncated or corrupt"):
+        inspect_image(data[: len(data) // 2], **LIMITS)
+
+
+def test_bytes_over_the_limit() -> None:
+    with pytest.raises(ImageTooLargeError, match="above the limit of 100 bytes"):
+        inspect_image(make_image("PNG"), max_bytes=100, max_pixels=10_000)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares huge dimensions in a few bytes: the shape of a decompression bomb."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [20_000, 100_000])
+def test_a_decompression_bomb_is_rejected_before_decoding(side: int) -> None:
+    bomb = _png_header_only(side, side)
+    assert len(bomb) < 2_000
+    with pytest.raises(DecompressionBombError, match=r"pixels|decompression bomb"):
+        inspect_image(bomb, **LIMITS)
+
+
+def test_shrinking_for_the_endpoint_fits_the_limit_and_keeps_an_image() -> None:
+    big = make_noise_image("PNG", (1500, 1200))
+    small, content_type = shrink_for_endpoint(big, max_bytes=300_000)
+    assert content_type == "image/jpeg"
+    assert len(small) <= 300_000 < len(big)
+    with Image.open(io.BytesIO(small)) as image:
+        assert max(image.size) <= 1024
