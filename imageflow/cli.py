@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
+            # Only a missing subcommand package is tolerated, never a missing dependency inside it.
+            if exc.name is None or not module_name.startswith(exc.name):
                 raise
             continue  # subcommand not part of this build
         module.register(subparsers)

