@@ -40,7 +40,7 @@ def _image_bytes(body: dict[str, Any], max_bytes: int) -> bytes:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = settings()
     body = parse_body(event)
-    bind_invocation(context, s3_uri=f"s3://{body['s3_bucket']}/{body['s3_key']}")
+    bind_invocation(event, context, s3_uri=f"s3://{body['s3_bucket']}/{body['s3_key']}")
 
     data = _image_bytes(body, config.max_image_bytes)
     content_type = body.get("content_type") or "image/png"

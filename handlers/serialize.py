@@ -21,7 +21,7 @@ def settings() -> SerializeSettings:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = settings()
     location = parse_image_location(event)
-    bind_invocation(context, s3_uri=location.uri)
+    bind_invocation(event, context, s3_uri=location.uri)
 
     obj = aws.read_object(location, max_bytes=config.max_image_bytes)
     info = inspect_image(

@@ -9,7 +9,7 @@ from handlers.common.config import ThresholdSettings
 from handlers.common.errors import InvalidInferencesError, ThresholdConfidenceNotMetError
 from handlers.common.events import parse_body, response
 from handlers.common.inferences import best_prediction, meets_threshold, validate_probabilities
-from handlers.common.observability import bind_invocation, logger
+from handlers.common.observability import bind_invocation, logger, metrics, record_confidence
 
 
 @functools.cache
@@ -17,17 +17,20 @@ def settings() -> ThresholdSettings:
     return ThresholdSettings.from_env()
 
 
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = settings()
     body = parse_body(event)
     image = f"s3://{body['s3_bucket']}/{body['s3_key']}"
-    bind_invocation(context, s3_uri=image)
+    bind_invocation(event, context, s3_uri=image)
     if "inferences" not in body:
         raise InvalidInferencesError(f"The body for {image} has no 'inferences': pass classify's output")
     probabilities = validate_probabilities(body["inferences"], config.labels)
     best = best_prediction(probabilities, config.labels)
+    met = meets_threshold(probabilities, config.threshold)
+    record_confidence(best.confidence, met, best.label)
 
-    if not meets_threshold(probabilities, config.threshold):
+    if not met:
         logger.info("Confidence below threshold", extra={"label": best.label, "confidence": best.confidence})
         raise ThresholdConfidenceNotMetError(
             f"best confidence {best.confidence:.4f} ({best.label}) is below the threshold "

@@ -1,19 +1,48 @@
-"""Structured logging shared by the handlers (AWS Lambda Powertools)."""
+"""Structured logs and CloudWatch metrics shared by the handlers (AWS Lambda Powertools).
+
+The service name and metrics namespace come from POWERTOOLS_SERVICE_NAME and
+POWERTOOLS_METRICS_NAMESPACE, set in serverless.yml.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
-# The service name comes from POWERTOOLS_SERVICE_NAME (set in serverless.yml).
+DEFAULT_NAMESPACE = "ImageClassification"
+
 logger = Logger()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE))
 
 
-def bind_invocation(context: Any, **keys: Any) -> None:
-    """Attach the request id and the image's identity to every log line of this invocation."""
+def execution_id(event: object) -> str | None:
+    """The Step Functions execution ARN the state machine adds as ``correlation.execution_id``."""
+    if isinstance(event, Mapping):
+        correlation = event.get("correlation")
+        if isinstance(correlation, Mapping) and isinstance(correlation.get("execution_id"), str):
+            return correlation["execution_id"]
+    return None
+
+
+def bind_invocation(event: object, context: Any, **keys: Any) -> None:
+    """Tag every log line of this invocation with the execution, the request and ``keys``.
+
+    The correlation id is the execution ARN when the state machine runs the function, so one
+    search finds the three functions' lines for an image; otherwise the Lambda request id.
+    """
     logger.clear_state()
     request_id = getattr(context, "aws_request_id", None)
-    if request_id:
-        logger.set_correlation_id(request_id)
-    logger.append_keys(**keys)
+    logger.set_correlation_id(execution_id(event) or request_id)
+    logger.append_keys(request_id=request_id, **keys)
+
+
+def record_confidence(confidence: float, met: bool, label: str) -> None:
+    """Publish the best confidence and whether it met the threshold (embedded metric format)."""
+    metrics.add_metric(name="BestConfidence", unit=MetricUnit.NoUnit, value=confidence)
+    metrics.add_metric(name="ThresholdMet", unit=MetricUnit.Count, value=1 if met else 0)
+    metrics.add_metric(name="LowConfidence", unit=MetricUnit.Count, value=0 if met else 1)
+    metrics.add_metadata(key="label", value=label)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from imageflow.report.captures import Inference, InputOnly, SkipReason, parse_capture_span
-from imageflow.report.linestream import OVERLONG, iter_line_spans
+from imageflow.report.linestream import CHUNK_SIZE, OVERLONG, iter_line_spans
 from imageflow.report.sources import CaptureFile, list_capture_files, open_capture
 
 
@@ -40,6 +40,9 @@ class CaptureStats:
     skipped: Counter[str] = field(default_factory=Counter)
     origins: Counter[str] = field(default_factory=Counter)  # endpoint/variant -> files
 
+    # The read buffer, shared by every file this object reads (one at a time).
+    _buffer: bytearray = field(default_factory=lambda: bytearray(CHUNK_SIZE), repr=False, compare=False)
+
     def __post_init__(self) -> None:
         if len(self.labels) > 255:
             self.label_index = array("H")  # "B" holds label indexes up to 255
@@ -47,6 +50,13 @@ class CaptureStats:
     @property
     def inferences(self) -> int:
         return len(self.times)
+
+    def time_range(self) -> tuple[float, float] | None:
+        """First and last inference time, or None without inferences."""
+        if not self.times:
+            return None
+        times = np.frombuffer(self.times, dtype=np.float64)
+        return float(times.min()), float(times.max())
 
     @property
     def records(self) -> int:
@@ -62,7 +72,7 @@ class CaptureStats:
         add_time, add_label, add_conf = self.times.append, self.label_index.append, self.confidence.append
         skipped = self.skipped
         lines = input_only = outside = 0
-        for buf, start, end in iter_line_spans(stream):
+        for buf, start, end in iter_line_spans(stream, buffer=self._buffer):
             lines += 1
             if start == OVERLONG:
                 skipped[SkipReason.LINE_TOO_LONG.value] += 1
@@ -91,26 +101,29 @@ class CaptureStats:
 
 
 def read_captures(
-    source: str | Sequence[str],
+    source: str,
     labels: Sequence[str],
     since: float | None = None,
     until: float | None = None,
     *,
+    files: Sequence[CaptureFile] | None = None,
     s3_client: Any = None,
     on_file: Callable[[CaptureFile], None] | None = None,
 ) -> CaptureStats:
     """Stream every capture file under ``source`` (folder, file or ``s3://`` URI) into stats.
 
-    ``on_file`` is called after each file (for progress display).
+    ``files`` skips listing when the caller already has the list; ``on_file`` is called after
+    each file (for progress display).
     """
     stats = CaptureStats(tuple(labels), since, until)
-    for root in [source] if isinstance(source, str) else source:
-        for item in list_capture_files(root, since, until, s3_client=s3_client):
-            with open_capture(item, s3_client=s3_client) as stream:
-                stats.add_file(stream, item.origin)
-            stats.bytes_read += item.size
-            if on_file is not None:
-                on_file(item)
+    if files is None:
+        files = list_capture_files(source, since, until, s3_client=s3_client)
+    for item in files:
+        with open_capture(item, s3_client=s3_client) as stream:
+            stats.add_file(stream, item.origin)
+        stats.bytes_read += item.size
+        if on_file is not None:
+            on_file(item)
     return stats
 
 

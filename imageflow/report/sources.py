@@ -65,9 +65,7 @@ def list_capture_files(
 ) -> list[CaptureFile]:
     """All ``*.jsonl`` files under ``source`` that may hold records in ``[since, until)``, sorted."""
     found = _list_s3(source, s3_client) if source.startswith("s3://") else _list_local(source)
-    return sorted(
-        (item for item in found if _may_overlap(item, since, until)), key=lambda item: item.location
-    )
+    return sorted((item for item in found if _may_overlap(item, since, until)), key=lambda item: item.location)
 
 
 def _may_overlap(item: CaptureFile, since: float | None, until: float | None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+EN_DASH = "\u2013"  # typographic range dash, written as an escape so the source stays ASCII
 _UNIT_SECONDS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _BIN_PATTERN = re.compile(r"^\s*(\d+)\s*(s|sec|min|m|h|d|w)\s*$", re.IGNORECASE)
 
@@ -61,15 +62,14 @@ def to_utc(epoch: float) -> datetime:
 
 
 def format_time(epoch: float) -> str:
-    """``2026-11-20 13:05`` (UTC), seconds shown only when present."""
-    moment = to_utc(epoch)
-    return moment.strftime("%Y-%m-%d %H:%M:%S" if moment.second else "%Y-%m-%d %H:%M")
+    """``2026-11-20 13:05`` (UTC, to the minute: enough for a summary line)."""
+    return to_utc(epoch).strftime("%Y-%m-%d %H:%M")
 
 
 def format_span(first: float, last: float) -> str:
-    """``2026-11-20 13:00–18:00 UTC``, repeating the date only when it changes."""
+    """``2026-11-20 13:00\u201318:00 UTC`` (en dash), repeating the date only when it changes."""
     start, end = to_utc(first), to_utc(last)
     end_text = format_time(last)
     if start.date() == end.date():
         end_text = end_text[len("2026-11-20 ") :]
-    return f"{format_time(first)}–{end_text} UTC"
+    return f"{format_time(first)}{EN_DASH}{end_text} UTC"

@@ -80,7 +80,7 @@ def test_a_confident_motorcycle_succeeds_with_its_prediction(endpoint: LocalEndp
     assert body["label"] == "motorcycle" and body["confidence"] >= 0.73
     assert body["inferences"][1] == body["confidence"] and len(body["inferences"]) == 2
     assert "image_data" not in body and "image_ref" not in body
-    assert _states_entered(result) == ["Serialize", "Classify", "Threshold"]
+    assert _states_entered(result) == ["Correlate", "Serialize", "Classify", "Threshold"]
     assert _event_types(result)[-1] == "ExecutionSucceeded"
 
 
@@ -116,7 +116,7 @@ def test_a_throttled_endpoint_is_retried_then_succeeds(endpoint: LocalEndpoint, 
     assert faulty.calls == 3
     failed_attempts = [e for e in result.history if e["type"] == "TaskFailed"]
     assert [e["taskFailedEventDetails"]["error"] for e in failed_attempts] == ["EndpointThrottledError"] * 2
-    assert _states_entered(result) == ["Serialize", "Classify", "Threshold"]
+    assert _states_entered(result) == ["Correlate", "Serialize", "Classify", "Threshold"]
 
 
 def test_a_permanent_endpoint_error_fails_with_its_own_name_without_retry(
@@ -146,7 +146,7 @@ def test_a_missing_object_fails_with_ImageNotFoundError(endpoint: LocalEndpoint,
     assert result.status == "FAILED"
     assert result.error == "ImageNotFoundError"
     assert result.cause.startswith("No object s3://") and result.cause.endswith("/missing.png")
-    assert _states_entered(result) == ["Serialize", "DescribeHandlerFailure", "HandlerFailed"]
+    assert _states_entered(result) == ["Correlate", "Serialize", "DescribeHandlerFailure", "HandlerFailed"]
 
 
 def test_a_non_image_fails_with_NotAnImageError(endpoint: LocalEndpoint, run_image: Any) -> None:
