@@ -13,10 +13,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-DEFAULT_NAMESPACE = "ImageClassification"
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "image-classification")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "ImageClassification")
 
-logger = Logger()
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_NAMESPACE))
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
 def execution_id(event: object) -> str | None:

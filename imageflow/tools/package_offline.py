@@ -34,8 +34,10 @@ def sls_environment(aws_endpoint: str) -> dict[str, str]:
     return env
 
 
-def package_service(stage: str, out_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """``sls package --stage STAGE --package OUT_DIR`` against a temporary local CloudFormation."""
+def package_service(
+    stage: str, out_dir: Path, params: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``sls package --stage STAGE --package OUT_DIR [--param k=v]...`` against a temporary local CloudFormation."""
     if not SLS.exists():
         raise FileNotFoundError(f"{SLS.relative_to(REPO_ROOT)} is missing: run `make setup` first")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -43,7 +45,8 @@ def package_service(stage: str, out_dir: Path, timeout: float = 600) -> subproce
     try:
         host, port = server.get_host_and_port()
         return subprocess.run(
-            [str(SLS), "package", "--stage", stage, "--package", str(out_dir)],
+            [str(SLS), "package", "--stage", stage, "--package", str(out_dir)]
+            + [f"--param={key}={value}" for key, value in (params or {}).items()],
             cwd=REPO_ROOT,
             env=sls_environment(f"http://{host}:{port}"),
             capture_output=True,
