@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export SLS_TELEMETRY_DISABLED := 1
 
-.PHONY: help setup demo test test-fast lint format package bench model clean
+.PHONY: help setup demo test test-fast lint format package bench model local-up local-down clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,10 +40,17 @@ demo: setup  ## Run the workflow offline over samples/, then the monitoring repo
 	$(BIN)/imageflow report out/data-capture --out out/report
 
 test: setup .chromium lint  ## Lint, then every test (unit, integration, workflow, package, end to end)
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: setup  ## Only the tests that start no external process
-	$(BIN)/pytest -n 2 --dist loadfile -m "not slow"
+	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow"
+
+# -- the Serverless CLI offline (see README: sls invoke local / deploy / invoke stepf) -------------
+local-up: setup  ## Start the local AWS API and model endpoint in the background; then `source .local/local.env`
+	$(BIN)/imageflow local start
+
+local-down:  ## Stop them
+	$(BIN)/imageflow local stop
 
 # -- tools -------------------------------------------------------------------------------------
 lint: setup  ## ruff

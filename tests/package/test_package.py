@@ -21,7 +21,8 @@ import pytest
 from imageflow.tools.package_offline import package_service
 from tests.conftest import REPO_ROOT
 
-pytestmark = pytest.mark.slow
+# The Serverless CLI writes into the service folder: never two of its tests at once (pytest-xdist).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serverless-cli")]
 
 BIN = REPO_ROOT / "node_modules" / ".bin"
 STAGE = "packagetest"

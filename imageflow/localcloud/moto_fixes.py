@@ -1,0 +1,315 @@
+"""Every change we make to moto's behaviour, in one place.
+
+Stock moto (5.2.x) cannot take a Serverless deployment and run its state machine end to end. Each function
+below works around one upstream behaviour, names it, and is covered by its own test in
+``tests/localcloud/test_moto_fixes.py``. ``apply_all`` applies them once (idempotent); ``aws_server`` calls
+it before serving, and nothing else in the project patches moto.
+
+Remove a fix when the moto release pinned in requirements-dev.txt no longer needs it (its test will
+still pass against stock moto then).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import re
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from imageflow.localcloud.lambda_runtime import CodeArchive, FunctionSpec, LocalLambdaRuntime, log_tail
+
+_applied: set[str] = set()
+_lock = threading.Lock()
+_runtime: LocalLambdaRuntime | None = None
+
+
+def _once(fix: Callable[[], None]) -> Callable[[], None]:
+    @functools.wraps(fix)
+    def apply() -> None:
+        with _lock:
+            if fix.__name__ in _applied:
+                return
+            fix()
+            _applied.add(fix.__name__)
+
+    return apply
+
+
+# -- CloudFormation ------------------------------------------------------------------------------------
+
+
+@_once
+def validate_template_errors_only() -> None:
+    """ValidateTemplate fails only on cfn-lint *errors*.
+
+    Upstream: ``CloudFormationBackend.validate_template`` returns every cfn-lint match and
+    ``ValidateTemplate`` raises on the first, so a warning such as W3005 (the redundant DependsOn that
+    serverless-step-functions adds) rejects a template AWS accepts.
+    """
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = CloudFormationBackend.validate_template
+
+    def validate_template(self: Any, template: str) -> list[Any]:
+        return [match for match in original(self, template) if match.rule.id.startswith("E")]
+
+    CloudFormationBackend.validate_template = validate_template
+
+
+_SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
+
+
+@_once
+def fn_sub_any_variable_name() -> None:
+    """``Fn::Sub`` with a variable map substitutes every variable name, including digit-leading ones.
+
+    Upstream: ``cloudformation.parsing.clean_json`` substitutes the map with ``string.Template``, whose
+    identifiers cannot start with a digit, so ``${97d27463...}`` (the names serverless-step-functions
+    generates for the Lambda ARNs in a state machine definition) stays in the definition unresolved.
+    """
+    from moto.cloudformation import parsing
+
+    original = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        sub = resource_json.get("Fn::Sub") if isinstance(resource_json, dict) else None
+        if isinstance(sub, list) and len(sub) == 2 and isinstance(sub[1], dict):
+            template, variables = sub
+            values = {name: str(clean_json(value, resources_map)) for name, value in variables.items()}
+
+            def substitute(match: re.Match[str]) -> str:
+                return values.get(match.group(1), match.group(0))
+
+            # What the map does not name (pseudo parameters, resources) is left to moto's own handling.
+            return original({"Fn::Sub": _SUB_VARIABLE.sub(substitute, template)}, resources_map)
+        return original(resource_json, resources_map)
+
+    # clean_json recurses through the module attribute, so nested Fn::Sub are fixed too.
+    parsing.clean_json = clean_json
+
+
+@_once
+def change_set_refreshes_outputs() -> None:
+    """Executing an UPDATE change set recomputes the stack's template, parameters and Outputs.
+
+    Upstream: ``CloudFormationBackend.execute_change_set`` updates the resources but keeps the outputs of
+    the previous template, so after ``sls deploy`` DescribeStacks has no ``ClassifyImageStateMachineArn``
+    and ``sls invoke stepf`` reports that the state machine does not exist.
+    """
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        change_set = self.change_sets.get(change_set_name) or next(
+            (cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name), None
+        )
+        original(self, change_set_name, stack_name)
+        if change_set is None:
+            return
+        stack = self.stacks[change_set.stack_id]
+        stack._parse_template()
+        stack.description = stack.template_dict.get("Description")
+        if change_set.parameters:
+            stack.parameters = change_set.parameters
+        stack.output_map = stack._create_output_map()
+
+    CloudFormationBackend.execute_change_set = execute_change_set
+
+
+# -- Step Functions ------------------------------------------------------------------------------------
+
+
+@_once
+def enable_state_machine_execution() -> None:
+    """Turn on moto's ASL interpreter (``stepfunctions.execute_state_machine``) for this process.
+
+    Upstream default: executions are recorded but never run, and ``DescribeExecution`` stays RUNNING (or
+    reports a canned SUCCEEDED), so ``sls invoke stepf`` never shows the workflow's real outcome.
+    """
+    from moto.core.config import default_user_config
+
+    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+
+
+@_once
+def cloudformation_state_machines_are_executable() -> None:
+    """State machines created by CloudFormation land in the backend that executes them.
+
+    Upstream: with ``execute_state_machine`` on, the Step Functions API uses
+    ``stepfunctions_parser_backends`` while ``StateMachine.*_from_cloudformation_json`` write to
+    ``stepfunctions_backends``; a deployed state machine is then invisible to StartExecution.
+    """
+    from moto.core.config import default_user_config
+    from moto.stepfunctions import models
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    plain_backends = models.stepfunctions_backends
+
+    class _ExecutableBackends:
+        # The CloudFormation hooks look up the module global ``stepfunctions_backends[account][region]``
+        # at call time; answer with the backend the API itself uses (same choice as responses.get_backend).
+        def __getitem__(self, account_id: str) -> Any:
+            executing = default_user_config.get("stepfunctions", {}).get("execute_state_machine", False)
+            return (stepfunctions_parser_backends if executing else plain_backends)[account_id]
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(plain_backends, name)
+
+    models.stepfunctions_backends = _ExecutableBackends()
+
+
+@_once
+def start_execution_generates_name() -> None:
+    """StartExecution without a ``name`` gets a fresh UUID, as on AWS.
+
+    Upstream: the execution backend uses ``None`` as the name, so the ARN ends in ``:None`` and the
+    second unnamed start (every ``sls invoke stepf`` passes no name) fails with ExecutionAlreadyExists.
+    """
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(
+        self: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None, trace_header: Any = None
+    ) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    StepFunctionsParserBackend.start_execution = start_execution
+
+
+# -- Lambda --------------------------------------------------------------------------------------------
+
+
+def configure_lambda_runtime(work_dir: Path, extra_env: Mapping[str, str]) -> LocalLambdaRuntime:
+    """Set where deployed code is unpacked and which variables (local endpoints) every function gets."""
+    global _runtime
+    _runtime = LocalLambdaRuntime(work_dir, extra_env)
+    return _runtime
+
+
+@_once
+def lambda_invoke_runs_deployed_code() -> None:
+    """Invoke runs the function's deployed zip (with its layers) in a Python subprocess, without Docker.
+
+    Upstream: ``LambdaFunction.invoke`` runs the code in a Docker container (none here: it answers
+    ``error running docker`` with ``FunctionError: Handled``), and its Docker-free variant returns canned
+    responses. Errors now come back as the Lambda runtime reports them: ``FunctionError: Unhandled`` and an
+    ``errorType``/``errorMessage`` payload, so the state machine's Retry/Catch match the exception's class.
+    """
+    from moto.awslambda.models import LambdaFunction, lambda_backends
+
+    def invoke(self: Any, body: str | bytes, request_headers: Any, response_headers: Any) -> bytes:
+        if _runtime is None:
+            raise RuntimeError("call moto_fixes.configure_lambda_runtime() before invoking functions")
+        if request_headers.get("x-amz-invocation-type") == "DryRun":
+            return b""
+        event = body.encode("utf-8") if isinstance(body, str) else (body or b"{}")
+        spec = _function_spec(self, lambda_backends[self.account_id][self.region])
+        if request_headers.get("x-amz-invocation-type") == "Event":
+            # Asynchronous: accepted at once, run in the background, the way Lambda queues it.
+            threading.Thread(target=_invoke_and_log, args=(self, spec, event), daemon=True).start()
+            return b""
+        result = _invoke_and_log(self, spec, event)
+        if result.function_error:
+            response_headers["x-amz-function-error"] = result.function_error
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        if request_headers.get("x-amz-log-type") == "Tail":
+            response_headers["x-amz-log-result"] = base64.b64encode(log_tail(result.logs).encode()).decode()
+        return result.payload
+
+    LambdaFunction.invoke = invoke
+
+
+@_once
+def cloudformation_functions_keep_layers() -> None:
+    """CloudFormation-created functions get their ``Layers`` and layer versions their ``LayerName``.
+
+    Upstream: ``LambdaFunction.create_from_cloudformation_json`` copies neither ``Layers`` nor
+    ``Architectures`` (the deployed function has no layer: Pillow is missing at run time);
+    ``LayerVersion`` has no ``physical_resource_id``, so ``Ref`` yields the Python object's repr instead of
+    the layer version ARN; and its ``LayerName`` property is ignored for a generated name.
+    """
+    from moto.awslambda.models import LambdaFunction, LayerVersion
+
+    LayerVersion.physical_resource_id = property(lambda self: self.arn)  # Ref -> the version ARN, as on AWS
+
+    create_layer = LayerVersion.create_from_cloudformation_json.__func__
+
+    def create_layer_version(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kw: Any):
+        properties = cloudformation_json["Properties"]
+        layer = create_layer(cls, properties.get("LayerName", resource_name), cloudformation_json, *args, **kw)
+        if properties.get("CompatibleArchitectures"):
+            layer.compatible_architectures = properties["CompatibleArchitectures"]
+        return layer
+
+    LayerVersion.create_from_cloudformation_json = classmethod(create_layer_version)
+
+    create_function = LambdaFunction.create_from_cloudformation_json.__func__
+
+    def create_function_with_layers(
+        cls: Any, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kw: Any
+    ):
+        function = create_function(cls, resource_name, cloudformation_json, *args, **kw)
+        properties = cloudformation_json["Properties"]
+        if properties.get("Layers"):
+            function.layers = function._get_layers_data([str(arn) for arn in properties["Layers"]])
+        if properties.get("Architectures"):
+            function.architectures = properties["Architectures"]
+        return function
+
+    LambdaFunction.create_from_cloudformation_json = classmethod(create_function_with_layers)
+
+
+def _invoke_and_log(function: Any, spec: FunctionSpec, event: bytes) -> Any:
+    assert _runtime is not None
+    result = _runtime.invoke(spec, event)
+    function.logs_backend.ensure_log_group(function.logs_group_name)
+    function.save_logs(result.logs)  # so `sls logs` and GetLogEvents show the invocation
+    return result
+
+
+def _function_spec(function: Any, backend: Any) -> FunctionSpec:
+    layers = []
+    for layer in function.layers:
+        version = backend.layers_versions_by_arn(layer["Arn"])
+        layers.append(CodeArchive(version.code_sha_256, version.code_bytes))
+    return FunctionSpec(
+        name=function.function_name,
+        arn=function.function_arn,
+        handler=function.handler,
+        runtime=function.run_time or "",
+        timeout_seconds=float(function.timeout),
+        memory_mb=int(function.memory_size),
+        region=function.region,
+        environment={str(k): str(v) for k, v in (function.environment_vars or {}).items()},
+        code=CodeArchive(function.code_sha_256, function.code_bytes),
+        layers=tuple(layers),
+    )
+
+
+ALL_FIXES: tuple[Callable[[], None], ...] = (
+    validate_template_errors_only,
+    fn_sub_any_variable_name,
+    change_set_refreshes_outputs,
+    enable_state_machine_execution,
+    cloudformation_state_machines_are_executable,
+    start_execution_generates_name,
+    cloudformation_functions_keep_layers,
+    lambda_invoke_runs_deployed_code,
+)
+
+
+def apply_all() -> None:
+    """Apply every fix (safe to call more than once)."""
+    for fix in ALL_FIXES:
+        fix()
+
+
+def describe() -> str:
+    """One line per fix, for ``--help`` and logs."""
+    return "\n".join(f"- {fix.__name__}: {(fix.__doc__ or '').strip().splitlines()[0]}" for fix in ALL_FIXES)

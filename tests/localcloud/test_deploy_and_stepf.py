@@ -1,0 +1,68 @@
+"""`sls deploy --stage local`, `sls invoke stepf` on the deployed state machine, then `sls remove`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from localcloud_helpers import client, run_sls
+
+from imageflow.localcloud import settings
+
+# The Serverless CLI writes into the service folder: never two of its tests at once (pytest-xdist).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serverless-cli")]
+
+STACK = "image-classification-local"
+
+
+@pytest.fixture(scope="module")
+def deployed(cloud_env: dict[str, str], service_dir: Path) -> Iterator[dict[str, str]]:
+    done = run_sls(["deploy", "--stage", "local"], cloud_env, service_dir)
+    assert done.returncode == 0, done.stdout + done.stderr
+    yield cloud_env
+    removed = run_sls(["remove", "--stage", "local"], cloud_env, service_dir)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    stacks = client("cloudformation", cloud_env).list_stacks()["StackSummaries"]
+    assert all(s["StackStatus"] == "DELETE_COMPLETE" for s in stacks if s["StackName"] == STACK)
+    assert client("stepfunctions", cloud_env).list_state_machines()["stateMachines"] == []
+
+
+def _stepf(event: str, env: dict[str, str], cwd: Path) -> tuple[int, dict]:
+    done = run_sls(["invoke", "stepf", "--name", "classifyImage", "--stage", "local", "--path", event], env, cwd)
+    # On success the execution is printed to stdout, on failure (merged with the failure details) to stderr.
+    text = done.stdout if done.returncode == 0 else done.stderr
+    start = text.index('{\n  "executionArn"')
+    document, _ = json.JSONDecoder().raw_decode(text[start:])
+    return done.returncode, document
+
+
+def test_deploy_creates_the_stack(deployed: dict[str, str]) -> None:
+    functions = client("lambda", deployed).list_functions()["Functions"]
+    names = {f["FunctionName"] for f in functions}
+    assert {f"{STACK}-serialize", f"{STACK}-classify", f"{STACK}-threshold"} <= names
+    for function in functions:
+        if function["FunctionName"].startswith(STACK):
+            assert function["Layers"], f"{function['FunctionName']} has no layer"
+            assert function["Runtime"] == "python3.12"
+    classify = next(f for f in functions if f["FunctionName"] == f"{STACK}-classify")
+    assert classify["Environment"]["Variables"]["ENDPOINT_NAME"] == settings.ENDPOINT_NAME
+
+
+def test_stepf_confident_image_succeeds(deployed: dict[str, str], service_dir: Path) -> None:
+    code, execution = _stepf("events/serialize.json", deployed, service_dir)
+    assert code == 0, execution
+    assert execution["status"] == "SUCCEEDED"
+    body = json.loads(execution["output"])["body"]
+    assert (body["s3_key"], body["label"]) == ("motorcycle_left.png", "motorcycle")
+    assert body["confidence"] > 0.73
+    assert "image_data" not in body
+
+
+def test_stepf_low_confidence_image_fails(deployed: dict[str, str], service_dir: Path) -> None:
+    code, execution = _stepf("events/serialize-low-confidence.json", deployed, service_dir)
+    assert code == 1
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "THRESHOLD_CONFIDENCE_NOT_MET"
+    assert "grace_hopper.jpg" in execution["cause"]
