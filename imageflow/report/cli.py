@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,6 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="label names in output order, comma separated, or a label-map JSON file with a 'labels' list "
         f"(default {','.join(DEFAULT_LABELS)})",
     )  # fmt: skip
+    parser.add_argument(
+        "--jobs", "-j", metavar="N", type=_checked(_parse_jobs), default=None,
+        help="processes reading local files (default: one per available CPU; 1 reads in this process)",
+    )  # fmt: skip
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -87,6 +92,13 @@ def _parse_threshold(text: str) -> float:
     return value
 
 
+def _parse_jobs(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"--jobs {text} must be at least 1")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the report; 0 on success, 2 when the source cannot be read."""
     if args.since is not None and args.until is not None and args.since >= args.until:
@@ -99,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"imageflow report: error: no capture files (*.jsonl) under {args.source}", file=sys.stderr)
             return 2
         with _progress(files, enabled=not args.quiet and sys.stderr.isatty()) as advance:
-            stats = read_captures(args.source, args.labels, args.since, args.until, files=files, on_file=advance)
+            stats = read_captures(
+                args.source, args.labels, args.since, args.until, files=files, on_file=advance, workers=args.jobs
+            )
     except (SourceError, OSError) as exc:
         print(f"imageflow report: error: {exc}", file=sys.stderr)
         return 2
@@ -146,11 +160,29 @@ class _progress:
             return None
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-        self._bar = Progress("reading captures", BarColumn(), DownloadColumn(), TimeRemainingColumn(), transient=True)
+        # auto_refresh=False: rich's refresh thread would make this process multi-threaded, and
+        # read_captures only forks worker processes from a single-threaded one. Redrawn instead
+        # after finished files, at most ten times a second (a redraw costs about as much as
+        # reading a small file).
+        self._bar = Progress(
+            "reading captures", BarColumn(), DownloadColumn(), TimeRemainingColumn(), transient=True,
+            auto_refresh=False,
+        )  # fmt: skip
         self._bar.start()
         task = self._bar.add_task("read", total=sum(f.size for f in self._files))
         bar = self._bar
-        return lambda item: bar.advance(task, item.size)
+
+        next_redraw = 0.0
+
+        def advance(item: CaptureFile) -> None:
+            nonlocal next_redraw
+            bar.advance(task, item.size)
+            now = time.monotonic()
+            if now >= next_redraw:
+                next_redraw = now + 0.1
+                bar.refresh()
+
+        return advance
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
