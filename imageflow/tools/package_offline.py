@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,6 +19,28 @@ from moto.server import ThreadedMotoServer
 from imageflow.paths import REPO_ROOT
 
 SLS = REPO_ROOT / "node_modules" / ".bin" / "sls"
+# What `sls` reads to package and deploy the service (everything else is the local tooling).
+SERVICE_PATHS = (
+    "serverless.yml", "package.json", ".npmrc", "requirements.txt",
+    "handlers", "stepfunctions", "iam", "monitoring", "sagemaker", "events",
+)  # fmt: skip
+
+
+def copy_service(target: Path) -> Path:
+    """A private copy of the Serverless service, so ``sls`` writes ``.serverless/`` there.
+
+    Two CLI runs in one folder race on ``.serverless/`` (and osls reads back artifacts from it
+    even when told to package elsewhere), so tests and tools work on copies.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    for name in SERVICE_PATHS:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, target / name)
+    (target / "node_modules").symlink_to(REPO_ROOT / "node_modules", target_is_directory=True)
+    return target
 
 
 def sls_environment(aws_endpoint: str) -> dict[str, str]:
@@ -35,9 +58,12 @@ def sls_environment(aws_endpoint: str) -> dict[str, str]:
 
 
 def package_service(
-    stage: str, out_dir: Path, params: dict[str, str] | None = None, timeout: float = 600
+    stage: str, service_dir: Path = REPO_ROOT, params: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """``sls package --stage STAGE --package OUT_DIR [--param k=v]...`` against a temporary local CloudFormation."""
+    """``sls package --stage STAGE [--param k=v]...`` in SERVICE_DIR against a temporary local CloudFormation.
+
+    The artifacts land in ``SERVICE_DIR/.serverless``.
+    """
     if not SLS.exists():
         raise FileNotFoundError(f"{SLS.relative_to(REPO_ROOT)} is missing: run `make setup` first")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -45,9 +71,9 @@ def package_service(
     try:
         host, port = server.get_host_and_port()
         return subprocess.run(
-            [str(SLS), "package", "--stage", stage, "--package", str(out_dir)]
+            [str(SLS), "package", "--stage", stage]
             + [f"--param={key}={value}" for key, value in (params or {}).items()],
-            cwd=REPO_ROOT,
+            cwd=service_dir,
             env=sls_environment(f"http://{host}:{port}"),
             capture_output=True,
             text=True,
@@ -69,14 +95,14 @@ def artifact_sizes(out_dir: Path) -> dict[str, tuple[int, int]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default="dev")
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / ".serverless")
     args = parser.parse_args(argv)
-    completed = package_service(args.stage, args.out)
+    completed = package_service(args.stage)
     if completed.returncode != 0:
         sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
         return completed.returncode
-    print(f"Packaged stage {args.stage!r} into {args.out}")
-    for name, (zipped, unzipped) in artifact_sizes(args.out).items():
+    out = REPO_ROOT / ".serverless"
+    print(f"Packaged stage {args.stage!r} into {out.relative_to(REPO_ROOT)}/")
+    for name, (zipped, unzipped) in artifact_sizes(out).items():
         print(f"  {name:<26} {zipped / 1024:>9,.1f} KiB zipped  {unzipped / 1024:>9,.1f} KiB unzipped")
     return 0
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,15 +12,11 @@ import pytest
 from imageflow.localcloud import settings
 from imageflow.localcloud.services import LocalCloud, free_port
 from imageflow.paths import REPO_ROOT
+from imageflow.tools.package_offline import copy_service
+
 
 # Not part of the Serverless service (or shared rather than copied); everything else at the top level is
 # copied, so files serverless.yml pulls in with ${file(...)} are there whatever their folder.
-NOT_SERVICE = {
-    ".git", ".venv", ".serverless", ".local", ".ruff_cache", ".pytest_cache", ".hypothesis", "node_modules",
-    "models", "samples", "tests", "benchmarks", "imageflow", "imageflow.egg-info", "out", "build",
-}  # fmt: skip
-
-
 @pytest.fixture(scope="session")
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCloud, dict[str, str]]]:
     """Both services running (sample images seeded), stopped at the end of the session."""
@@ -49,14 +44,4 @@ def cloud_env(local_cloud: tuple[LocalCloud, dict[str, str]]) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def service_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the Serverless service: `sls` writes .serverless/ there, not in the shared checkout."""
-    target = tmp_path_factory.mktemp("service")
-    for source in REPO_ROOT.iterdir():
-        if source.name in NOT_SERVICE or source.name == "events":
-            continue
-        if source.is_dir():
-            shutil.copytree(source, target / source.name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target / source.name)
-    (target / "node_modules").symlink_to(REPO_ROOT / "node_modules", target_is_directory=True)
-    (target / "events").symlink_to(REPO_ROOT / "events", target_is_directory=True)
-    return target
+    return copy_service(tmp_path_factory.mktemp("service"))

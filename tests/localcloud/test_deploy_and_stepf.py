@@ -11,8 +11,8 @@ from localcloud_helpers import client, run_sls
 
 from imageflow.localcloud import settings
 
-# The Serverless CLI writes into the service folder: never two of its tests at once (pytest-xdist).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serverless-cli")]
+# One local cloud serves these tests: keep them on one pytest-xdist worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("localcloud")]
 
 STACK = "image-classification-local"
 

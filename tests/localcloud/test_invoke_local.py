@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from localcloud_helpers import SLS_TIMEOUT_SECONDS, run_sls
 
-# The Serverless CLI writes into the service folder: never two of its tests at once (pytest-xdist).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serverless-cli")]
+# One local cloud serves these tests: keep them on one pytest-xdist worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("localcloud")]
 
 # Handler logs and metrics share stdout with the result under `invoke local`: silence them for a pure pipe.
 QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}

@@ -18,23 +18,26 @@ from typing import Any
 
 import pytest
 
-from imageflow.tools.package_offline import package_service
+from imageflow.tools.package_offline import copy_service, package_service
 from tests.conftest import REPO_ROOT
 
-# The Serverless CLI writes into the service folder: never two of its tests at once (pytest-xdist).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serverless-cli")]
+pytestmark = pytest.mark.slow
 
 BIN = REPO_ROOT / "node_modules" / ".bin"
 STAGE = "packagetest"
 FUNCTIONS = ("serialize", "classify", "threshold")
 
 
+def _package(tmp_path_factory: pytest.TempPathFactory, params: dict[str, str] | None = None) -> Path:
+    service = copy_service(tmp_path_factory.mktemp("package") / "service")
+    completed = package_service(STAGE, service, params=params)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return service / ".serverless"
+
+
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("package") / "artifacts"
-    completed = package_service(STAGE, out)
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    return out
+    return _package(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -203,9 +206,7 @@ ENDPOINT_PARAMS = {
 
 @pytest.fixture(scope="module")
 def endpoint_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("package-endpoint") / "artifacts"
-    completed = package_service(STAGE, out, params=ENDPOINT_PARAMS)
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    out = _package(tmp_path_factory, ENDPOINT_PARAMS)
     return json.loads((out / "cloudformation-template-update-stack.json").read_text())
 
 
