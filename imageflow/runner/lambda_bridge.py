@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imageflow.runner.botocore_hooks import body_bytes, path_parameter, streaming, success
+from imageflow.runner.function_logs import function_output
 
 Handler = Callable[[Any, Any], Any]
 
@@ -85,7 +86,8 @@ class FunctionRegistry:
         context = LambdaContext(function_name=name, invoked_function_arn=self.arn(name))
         try:
             event = json.loads(payload) if payload else {}
-            result = handler(event, context)
+            with function_output(name):
+                result = handler(event, context)
             return json.dumps(result).encode("utf-8"), None
         except Exception as exc:
             return json.dumps(error_payload(exc, context.aws_request_id)).encode("utf-8"), "Unhandled"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,8 +21,10 @@ from moto import mock_aws
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from imageflow.endpoint.service import LocalEndpoint
+from imageflow.runner import moto_speedups
 from imageflow.runner.definition import DEFINITION_PATH, load_definition, resolve_functions, to_json
 from imageflow.runner.endpoint_bridge import EndpointBridge
+from imageflow.runner.function_logs import routed_stdout
 from imageflow.runner.lambda_bridge import FunctionRegistry
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -112,6 +113,9 @@ class LocalWorkflow:
             "POWERTOOLS_SERVICE_NAME": SERVICE,
             # Handler logs would bury the progress display; raise the level to see them.
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            # No POWERTOOLS_METRICS_DISABLED: the EMF lines the threshold step prints go to its
+            # function log (function_logs), and disabled metrics are never cleared between
+            # invocations (powertools 3.37), so they would pile up in the handler module.
             "AWS_DEFAULT_REGION": region,
             **dict.fromkeys(_ENDPOINT_VARIABLES),
         }
@@ -128,6 +132,10 @@ class LocalWorkflow:
         env = _environment(self._env)
         env.__enter__()
         self._stack.append(env)
+        stdout = routed_stdout()  # handlers' prints go to their function's log, as on Lambda
+        stdout.__enter__()
+        self._stack.append(stdout)
+        moto_speedups.install()
         mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         mock.start()
         self._stack.append(mock)
@@ -179,17 +187,14 @@ class LocalWorkflow:
         return response["executionArn"]
 
     def wait(self, arn: str, *, timeout: float = 300.0, with_history: bool = False) -> ExecutionResult:
-        """Poll until the execution ends; return its result."""
-        deadline = time.monotonic() + timeout
-        delay = 0.002
-        while True:
-            description = self.sfn.describe_execution(executionArn=arn)
-            if description["status"] != "RUNNING":
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"Execution {arn} still running after {timeout:.0f} s")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.05)
+        """Block until the execution ends; return its result.
+
+        The interpreter signals the end (``moto_speedups``), so there is no polling; the
+        result itself still comes from ``DescribeExecution``, as a client would see it.
+        """
+        if not moto_speedups.wait_for_end(arn, timeout):
+            raise TimeoutError(f"Execution {arn} still running after {timeout:.0f} s")
+        description = self.sfn.describe_execution(executionArn=arn)
         output = description.get("output")
         result = ExecutionResult(
             name=description["name"],
@@ -212,12 +217,17 @@ class LocalWorkflow:
             events.extend(page["events"])
         return events
 
+    def execution(self, arn: str) -> Any:
+        """moto's own record of an execution (what its API serialises), for fast local reads."""
+        return stepfunctions_parser_backends[ACCOUNT][self.region].describe_execution(arn)
+
     def forget(self, arn: str) -> None:
         """Drop a finished execution from moto's memory.
 
         moto keeps every execution forever (and scans them all on each describe call), so a
         long run would grow in memory and slow down; results are already collected here.
         """
+        moto_speedups.discard(arn)
         backend = stepfunctions_parser_backends[ACCOUNT][self.region]
         machine = backend.describe_state_machine(self.state_machine_arn)
         machine.executions[:] = [execution for execution in machine.executions if execution.execution_arn != arn]

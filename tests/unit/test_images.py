@@ -92,3 +92,10 @@ def test_shrinking_for_the_endpoint_fits_the_limit_and_keeps_an_image() -> None:
     assert len(small) <= 300_000 < len(big)
     with Image.open(io.BytesIO(small)) as image:
         assert max(image.size) <= 1024
+
+
+def test_a_png_with_a_damaged_chunk_is_corrupt() -> None:
+    data = bytearray(make_noise_image("PNG", (64, 64)))
+    data[len(data) // 2] ^= 0xFF  # inside the pixel data: its chunk's CRC no longer matches
+    with pytest.raises(CorruptImageError, match="truncated or corrupt"):
+        inspect_image(bytes(data), **LIMITS)

@@ -1,0 +1,156 @@
+"""Throughput of the whole local workflow vs the bare model, and peak memory of long runs.
+
+    .venv/bin/python benchmarks/workflow_benchmark.py [--images 220] [--rounds 3] [--concurrency 4]
+
+Throughput: the sample images cycled to N, classified by ``ImageClassifier.classify``
+(bytes in, probabilities out) and by the local workflow (upload, Serialize -> Classify ->
+Threshold on moto's interpreter, data capture on), in alternating rounds in one process so
+both see the same machine noise. Memory: peak RSS of separate child processes running 100
+and 1,000 images. Exits 1 when the workflow is below 77% of the bare model's throughput or
+the 1,000-image run's peak RSS exceeds the 100-image run's by more than 25%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+MIN_RATIO = 0.77
+MAX_RSS_GROWTH = 1.25
+
+
+def sample_files() -> list[Path]:
+    return sorted(p for p in SAMPLES.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+
+
+def run_workflow(count: int, concurrency: int, workflow, endpoint, tag: str) -> float:
+    from imageflow.runner.batch import run_batch
+    from imageflow.runner.inputs import ImageInput
+    from imageflow.runner.targets import LocalTarget
+
+    files = sample_files()
+    inputs = [ImageInput(str(files[i % len(files)]), path=files[i % len(files)]) for i in range(count)]
+    outcomes = 0
+
+    def on_outcome(index: int, outcome) -> None:
+        nonlocal outcomes
+        outcomes += 1
+        assert outcome.outcome != "error", outcome  # the samples are all images
+
+    started = time.perf_counter()
+    run_batch(LocalTarget(workflow, tag), inputs, tag, on_outcome, concurrency=concurrency)
+    elapsed = time.perf_counter() - started
+    assert outcomes == count
+    return count / elapsed
+
+
+def open_workflow(capture_dir: str):
+    from imageflow.endpoint.capture import DataCaptureWriter, LocalDirectoryDestination, S3Destination
+    from imageflow.endpoint.model import ImageClassifier
+    from imageflow.endpoint.service import LocalEndpoint
+    from imageflow.runner.capture_mirror import MirroredDestination
+    from imageflow.runner.workflow import LocalWorkflow
+
+    classifier = ImageClassifier.from_files()
+    endpoint = LocalEndpoint(classifier)
+    workflow = LocalWorkflow(endpoint).__enter__()
+    endpoint.capture = DataCaptureWriter(
+        MirroredDestination(
+            S3Destination(workflow.bucket, "data-capture", workflow.s3), LocalDirectoryDestination(capture_dir)
+        ),
+        endpoint.endpoint_name,
+    )
+    return classifier, endpoint, workflow
+
+
+def throughput(images: int, rounds: int, concurrency: int) -> tuple[float, float]:
+    data = [p.read_bytes() for p in sample_files()]
+    with tempfile.TemporaryDirectory() as capture_dir:
+        classifier, endpoint, workflow = open_workflow(capture_dir)
+        try:
+            run_workflow(22, concurrency, workflow, endpoint, "warmup")  # imports, first parse
+            for item in data:
+                classifier.classify(item)
+            bare_time = flow_time = 0.0
+            for round_number in range(rounds):
+                started = time.perf_counter()
+                for i in range(images):
+                    classifier.classify(data[i % len(data)])
+                bare_time += time.perf_counter() - started
+                flow_time += images / run_workflow(images, concurrency, workflow, endpoint, f"r{round_number}")
+        finally:
+            endpoint.close()
+            workflow.__exit__(None, None, None)
+    return images * rounds / bare_time, images * rounds / flow_time
+
+
+def child_peak_rss_mb(images: int, concurrency: int) -> float:
+    """Run ``images`` through the workflow in a fresh process; its peak RSS in MB."""
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--child", str(images), "--concurrency", str(concurrency)], cwd=REPO
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"child run of {images} images failed")
+    return usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def child(images: int, concurrency: int) -> None:
+    with tempfile.TemporaryDirectory() as capture_dir:
+        _, endpoint, workflow = open_workflow(capture_dir)
+        try:
+            run_workflow(images, concurrency, workflow, endpoint, "memory")
+        finally:
+            endpoint.close()
+            workflow.__exit__(None, None, None)
+
+
+def main() -> int:
+    warnings.simplefilter("ignore")  # powertools warns about empty metric sets
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=220, help="images per throughput round (default 220)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--concurrency", type=int, default=4, help="executions in flight (default 4)")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.concurrency)
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    bare, flow = throughput(args.images, args.rounds, args.concurrency)
+    rss_100 = child_peak_rss_mb(100, args.concurrency)
+    rss_1000 = child_peak_rss_mb(1000, args.concurrency)
+    ratio = flow / bare
+    title = f"workflow benchmark ({args.images} images x {args.rounds} rounds, concurrency {args.concurrency})"
+    table = Table(title=title)
+    for column in ("measure", "value", "target"):
+        table.add_column(column)
+    table.add_row("bare model (img/s)", f"{bare:.1f}", "")
+    table.add_row("local workflow (img/s)", f"{flow:.1f}", "")
+    table.add_row("ratio", f"{ratio:.2f}", f">= {MIN_RATIO}")
+    table.add_row("peak RSS, 100 images (MB)", f"{rss_100:.0f}", "")
+    table.add_row("peak RSS, 1,000 images (MB)", f"{rss_1000:.0f}", f"<= {MAX_RSS_GROWTH:.2f} x 100-image run")
+    Console().print(table)
+    failed = []
+    if ratio < MIN_RATIO:
+        failed.append(f"throughput ratio {ratio:.2f} < {MIN_RATIO}")
+    if rss_1000 > rss_100 * MAX_RSS_GROWTH:
+        failed.append(f"peak RSS grew from {rss_100:.0f} MB to {rss_1000:.0f} MB")
+    for message in failed:
+        print(f"FAIL: {message}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
