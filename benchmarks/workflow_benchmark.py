@@ -53,21 +53,15 @@ def run_workflow(count: int, concurrency: int, workflow, endpoint, tag: str) -> 
 
 
 def open_workflow(capture_dir: str):
-    from imageflow.endpoint.capture import DataCaptureWriter, LocalDirectoryDestination, S3Destination
     from imageflow.endpoint.model import ImageClassifier
     from imageflow.endpoint.service import LocalEndpoint
-    from imageflow.runner.capture_mirror import MirroredDestination
+    from imageflow.runner.capture_mirror import attach_local_capture
     from imageflow.runner.workflow import LocalWorkflow
 
     classifier = ImageClassifier.from_files()
     endpoint = LocalEndpoint(classifier)
     workflow = LocalWorkflow(endpoint).__enter__()
-    endpoint.capture = DataCaptureWriter(
-        MirroredDestination(
-            S3Destination(workflow.bucket, "data-capture", workflow.s3), LocalDirectoryDestination(capture_dir)
-        ),
-        endpoint.endpoint_name,
-    )
+    attach_local_capture(endpoint, workflow, capture_dir)
     return classifier, endpoint, workflow
 
 

@@ -51,16 +51,6 @@ def _fresh_handler_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _clear() -> None:
-    import handlers.classify
-    import handlers.serialize
-    import handlers.threshold
-    from handlers.common import aws
+    from imageflow.runner.workflow import reset_handler_containers
 
-    for cached in (
-        aws.s3_client,
-        aws.sagemaker_runtime_client,
-        handlers.serialize.settings,
-        handlers.classify.settings,
-        handlers.threshold.settings,
-    ):
-        cached.cache_clear()
+    reset_handler_containers()

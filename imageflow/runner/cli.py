@@ -157,11 +157,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], results_path: Path) -> int:
-    from imageflow.endpoint.capture import DataCaptureWriter, LocalDirectoryDestination, S3Destination
     from imageflow.endpoint.labels import LabelMapError
     from imageflow.endpoint.model import ImageClassifier, ModelLoadError
     from imageflow.endpoint.service import LocalEndpoint
-    from imageflow.runner.capture_mirror import MirroredDestination
+    from imageflow.runner.capture_mirror import attach_local_capture
     from imageflow.runner.targets import LocalTarget
     from imageflow.runner.workflow import LocalWorkflow
 
@@ -176,13 +175,7 @@ def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], resu
         _local_copies_of_s3_inputs(inputs, session) as local_inputs,
         LocalWorkflow(endpoint, threshold=args.threshold, labels=classifier.labels) as workflow,
     ):
-        endpoint.capture = DataCaptureWriter(
-            MirroredDestination(
-                S3Destination(workflow.bucket, CAPTURE_PREFIX, workflow.s3), LocalDirectoryDestination(capture_dir)
-            ),
-            endpoint.endpoint_name,
-            endpoint.variant_name,
-        )
+        attach_local_capture(endpoint, workflow, capture_dir, CAPTURE_PREFIX)
         try:
             code = _execute(
                 args,

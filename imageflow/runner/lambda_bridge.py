@@ -8,13 +8,14 @@ payload, so the state machine's Retry/Catch match on the exception's class name.
 from __future__ import annotations
 
 import importlib
-import json
 import time
 import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from imageflow.runner.botocore_hooks import body_bytes, path_parameter, streaming, success
 from imageflow.runner.function_logs import function_output
@@ -85,12 +86,13 @@ class FunctionRegistry:
         name, handler = self._resolve(name_or_arn)
         context = LambdaContext(function_name=name, invoked_function_arn=self.arn(name))
         try:
-            event = json.loads(payload) if payload else {}
+            # orjson: payloads carry inline images as long base64 strings.
+            event = orjson.loads(payload) if payload else {}
             with function_output(name):
                 result = handler(event, context)
-            return json.dumps(result).encode("utf-8"), None
+            return orjson.dumps(result), None
         except Exception as exc:
-            return json.dumps(error_payload(exc, context.aws_request_id)).encode("utf-8"), "Unhandled"
+            return orjson.dumps(error_payload(exc, context.aws_request_id)), "Unhandled"
 
     def before_call(self, params: dict[str, Any], **_: Any) -> Any:
         """botocore ``before-call.lambda.Invoke`` handler."""

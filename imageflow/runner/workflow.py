@@ -26,6 +26,7 @@ from imageflow.runner.definition import DEFINITION_PATH, load_definition, resolv
 from imageflow.runner.endpoint_bridge import EndpointBridge
 from imageflow.runner.function_logs import routed_stdout
 from imageflow.runner.lambda_bridge import FunctionRegistry
+from imageflow.runner.s3_bridge import S3Bridge
 
 ACCOUNT = "123456789012"  # moto's default account
 SERVICE = "image-classification"
@@ -69,8 +70,8 @@ def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _clear_handler_caches() -> None:
-    # Handlers cache their clients and settings per container; a new local "container" starts fresh.
+def reset_handler_containers() -> None:
+    """Forget the handlers' cached clients and settings, as a new Lambda container would."""
     import handlers.classify
     import handlers.serialize
     import handlers.threshold
@@ -139,7 +140,7 @@ class LocalWorkflow:
         mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         mock.start()
         self._stack.append(mock)
-        _clear_handler_caches()
+        reset_handler_containers()
 
         # moto's interpreter and the handlers create their clients from boto3's default
         # session, which mock_aws has just reset: hook it now, before any client exists.
@@ -153,6 +154,7 @@ class LocalWorkflow:
         session.events.register(
             "before-call.sagemaker-runtime.InvokeEndpoint", EndpointBridge(self.endpoint).before_call
         )
+        session.events.register("before-call.s3.GetObject", S3Bridge(ACCOUNT).before_call)
 
         self.s3 = boto3.client("s3", region_name=self.region)
         self.sfn = boto3.client("stepfunctions", region_name=self.region)
@@ -172,7 +174,7 @@ class LocalWorkflow:
                 item.stop()
             else:
                 item.__exit__(*exc_info)
-        _clear_handler_caches()
+        reset_handler_containers()
 
     # -- running ---------------------------------------------------------------------------
     def put_image(self, key: str, data: bytes, content_type: str | None = None) -> None:
