@@ -36,7 +36,7 @@ setup: $(VENV)/.installed node_modules/.installed  ## Create .venv (Python 3.12)
 
 # -- the two commands ----------------------------------------------------------------------------
 demo: setup  ## Run the workflow offline over samples/, then the monitoring report
-	$(BIN)/imageflow run samples/ --out out
+	$(BIN)/imageflow run samples/*.png samples/*.jpg --out out
 	$(BIN)/imageflow report out/data-capture --out out/report
 
 test: setup .chromium lint  ## Lint, then every test (unit, integration, workflow, package, end to end)
