@@ -8,6 +8,7 @@ from typing import Any
 
 from handlers.common import aws
 from handlers.common.config import SerializeSettings
+from handlers.common.errors import InvalidEventError
 from handlers.common.events import parse_image_location, response
 from handlers.common.images import inspect_image
 from handlers.common.observability import bind_invocation, logger
@@ -22,6 +23,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = settings()
     location = parse_image_location(event)
     bind_invocation(event, context, s3_uri=location.uri)
+    if config.images_bucket and location.bucket != config.images_bucket:
+        # IAM would refuse it too; say why instead of "access denied".
+        raise InvalidEventError(
+            f"{location.uri} is not in this stage's images bucket {config.images_bucket!r}: upload it there"
+        )
 
     obj = aws.read_object(location, max_bytes=config.max_image_bytes)
     info = inspect_image(

@@ -67,6 +67,8 @@ class SerializeSettings:
     inline_image_max_bytes: int
     max_image_bytes: int
     max_image_pixels: int
+    # The bucket the stage serves (IMAGES_BUCKET); None accepts any bucket the role may read.
+    images_bucket: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SerializeSettings:
@@ -74,6 +76,7 @@ class SerializeSettings:
             inline_image_max_bytes=_get_int(env, "INLINE_IMAGE_MAX_BYTES", DEFAULT_INLINE_IMAGE_MAX_BYTES),
             max_image_bytes=_get_int(env, "MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES),
             max_image_pixels=_get_int(env, "MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS),
+            images_bucket=env.get("IMAGES_BUCKET", "").strip() or None,
         )
 
 

@@ -105,6 +105,12 @@ def test_serialize_names_a_missing_key_and_a_missing_bucket(s3: Any) -> None:
         serialize.handler({"s3_bucket": "no-such-bucket", "s3_key": "x.png"}, None)
 
 
+def test_serialize_rejects_an_image_outside_the_stages_bucket(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGES_BUCKET", "stage-images")
+    with pytest.raises(InvalidEventError, match="not in this stage's images bucket 'stage-images'"):
+        serialized(s3, "a.png", make_image())
+
+
 def test_serialize_rejects_a_malformed_event(s3: Any) -> None:
     with pytest.raises(InvalidEventError, match="missing the key 's3_key'"):
         serialize.handler({"s3_bucket": BUCKET}, None)

@@ -73,6 +73,7 @@ def test_the_functions_use_the_layer_and_the_stage_parameters(template: dict[str
         assert properties["Layers"] == [{"Ref": "PythonRequirementsLambdaLayer"}]
     env = {f: resources[f"{f.capitalize()}LambdaFunction"]["Properties"]["Environment"]["Variables"] for f in FUNCTIONS}
     assert env["classify"]["ENDPOINT_NAME"] == "image-classifier"
+    assert env["serialize"]["IMAGES_BUCKET"] == ""  # the stack creates the bucket: IAM confines serialize to it
     assert env["threshold"]["THRESHOLD"] == "0.73"
     assert env["threshold"]["LABELS"] == "bicycle,motorcycle"
 
