@@ -34,11 +34,12 @@ def bind_invocation(event: object, context: Any, **keys: Any) -> None:
 
     The correlation id is the execution ARN when the state machine runs the function, so one
     search finds the three functions' lines for an image; otherwise the Lambda request id.
+    The keys are thread-local: Lambda runs one event per container, but the local runtime
+    runs several invocations of a function at once in one process.
     """
-    logger.clear_state()
     request_id = getattr(context, "aws_request_id", None)
-    logger.set_correlation_id(execution_id(event) or request_id)
-    logger.append_keys(request_id=request_id, **keys)
+    logger.thread_safe_clear_keys()
+    logger.thread_safe_append_keys(correlation_id=execution_id(event) or request_id, request_id=request_id, **keys)
 
 
 def record_confidence(confidence: float, met: bool, label: str) -> None:

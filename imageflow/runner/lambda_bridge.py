@@ -7,7 +7,9 @@ payload, so the state machine's Retry/Catch match on the exception's class name.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
 import time
 import traceback
 import uuid
@@ -56,22 +58,30 @@ def error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
 
 
 class FunctionRegistry:
-    """Function names/ARNs -> handlers, and the in-process ``lambda.Invoke``."""
+    """Function names/ARNs -> handlers, and the in-process ``lambda.Invoke``.
+
+    Invocations run concurrently, as Lambda runs concurrent events in separate containers,
+    except for functions registered ``exclusive``: their module state is process-wide here
+    (Powertools' metric set is shared by every Metrics instance), so two concurrent events
+    would flush each other's metrics. Those run one event at a time, like a single container.
+    """
 
     def __init__(self, region: str, account: str) -> None:
         self.region = region
         self.account = account
         self._handlers: dict[str, Handler] = {}
+        self._containers: dict[str, threading.Lock | contextlib.nullcontext[None]] = {}
 
     def arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
 
-    def register(self, name: str, handler: Handler | str) -> str:
+    def register(self, name: str, handler: Handler | str, *, exclusive: bool = False) -> str:
         """Register a handler (callable or ``module.function`` path); return the function's ARN."""
         if isinstance(handler, str):
             module_name, _, attribute = handler.rpartition(".")
             handler = getattr(importlib.import_module(module_name.replace("/", ".")), attribute)
         self._handlers[name] = handler
+        self._containers[name] = threading.Lock() if exclusive else contextlib.nullcontext()
         return self.arn(name)
 
     def _resolve(self, name_or_arn: str) -> tuple[str, Handler]:
@@ -88,7 +98,7 @@ class FunctionRegistry:
         try:
             # orjson: payloads carry inline images as long base64 strings.
             event = orjson.loads(payload) if payload else {}
-            with function_output(name):
+            with self._containers[name], function_output(name):
                 result = handler(event, context)
             return orjson.dumps(result), None
         except Exception as exc:

@@ -35,6 +35,8 @@ HANDLERS = {
     "classify": "handlers.classify.handler",
     "threshold": "handlers.threshold.handler",
 }
+# Functions that publish Powertools metrics: one event at a time (see FunctionRegistry).
+METRIC_PUBLISHERS = frozenset({"threshold"})
 # Variables that would send boto3 past moto (e.g. after sourcing the local-cloud env file).
 _ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
 
@@ -147,7 +149,7 @@ class LocalWorkflow:
         session = boto3.DEFAULT_SESSION or boto3.setup_default_session() or boto3.DEFAULT_SESSION
         self.functions = FunctionRegistry(self.region, ACCOUNT)
         arns = {
-            key: self.functions.register(f"{SERVICE}-{self._stage}-{key}", handler)
+            key: self.functions.register(f"{SERVICE}-{self._stage}-{key}", handler, exclusive=key in METRIC_PUBLISHERS)
             for key, handler in self._handlers.items()
         }
         session.events.register("before-call.lambda.Invoke", self.functions.before_call)

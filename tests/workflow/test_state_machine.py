@@ -7,6 +7,7 @@ history. The endpoint is the real local model; faults are injected by wrapping i
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -171,3 +172,34 @@ def test_a_10_mb_image_goes_by_claim_check_and_every_state_stays_small(endpoint:
             if isinstance(details, dict) and isinstance(details.get("output"), str):
                 assert len(details["output"]) < 256 * 1024
     assert max(len(json.dumps(event, default=str)) for event in result.history) < 256 * 1024
+
+
+def test_concurrent_executions_each_end_in_their_own_outcome(
+    endpoint: LocalEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Many executions in flight at once: handlers run concurrently in one process, so any state
+    # they share (Powertools' process-wide metric set, log keys) must not leak between them.
+    # A short GIL switch interval makes the threads interleave inside the handlers.
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    images = {
+        "moto.png": ("SUCCEEDED", None),
+        "bike.png": ("SUCCEEDED", None),
+        "cat.png": ("FAILED", "THRESHOLD_CONFIDENCE_NOT_MET"),
+    }
+    files = {"moto.png": "motorcycle_right.png", "bike.png": "bicycle_crop.png", "cat.png": "chelsea.png"}
+    with LocalWorkflow(endpoint) as workflow:
+        for key, sample in files.items():
+            workflow.put_image(key, (SAMPLES / sample).read_bytes())
+        started = [
+            (key, workflow.start({"s3_bucket": workflow.bucket, "s3_key": key}, name=f"many-{n}-{key[:4]}"))
+            for n in range(12)
+            for key in images
+        ]
+        try:
+            outcomes = [(key, workflow.wait(arn)) for key, arn in started]
+        finally:
+            sys.setswitchinterval(previous)
+    for key, result in outcomes:
+        assert (result.status, result.error) == images[key], result.cause
