@@ -11,7 +11,6 @@ from handlers.common import aws
 from handlers.common.config import ClassifySettings
 from handlers.common.errors import InvalidImageDataError
 from handlers.common.events import parse_body, parse_image_ref, response
-from handlers.common.images import shrink_for_endpoint
 from handlers.common.inferences import best_prediction, parse_endpoint_response
 from handlers.common.observability import bind_invocation, logger
 
@@ -45,6 +44,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     data = _image_bytes(body, config.max_image_bytes)
     content_type = body.get("content_type") or "image/png"
     if len(data) > config.endpoint_max_payload_bytes:
+        # Imported here: Pillow is only needed for the rare oversized image, not on every cold start.
+        from handlers.common.images import shrink_for_endpoint
+
         data, content_type = shrink_for_endpoint(data, config.endpoint_max_payload_bytes)
 
     answer = aws.invoke_endpoint(config.endpoint_name, data, content_type)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,8 +25,6 @@ def make_image(
 
 def make_noise_image(fmt: str, size: tuple[int, int]) -> bytes:
     """An incompressible image, to reach a given byte size with few pixels."""
-    import os
-
     out = io.BytesIO()
     Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(out, format=fmt)
     return out.getvalue()

@@ -112,6 +112,12 @@ def _encode(data: bytes, content_type: str) -> tuple[str, str]:
     return base64.b64encode(data).decode("ascii"), "BASE64"
 
 
+def _captured(mode: str, data: bytes, content_type: str) -> dict[str, str]:
+    """One side of a capture record: ``endpointInput`` or ``endpointOutput``."""
+    text, encoding = _encode(data, content_type)
+    return {"observedContentType": content_type, "mode": mode, "data": text, "encoding": encoding}
+
+
 def format_inference_time(moment: datetime) -> str:
     """ISO-8601 UTC with a ``Z`` and whole seconds, as in SageMaker's capture files."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -130,21 +136,9 @@ def build_record(
     """One capture record (a dict ready for ``json.dumps``); input or output may be omitted."""
     capture: dict[str, Any] = {}
     if input_data is not None:
-        data, encoding = _encode(input_data, input_content_type)
-        capture["endpointInput"] = {
-            "observedContentType": input_content_type,
-            "mode": "INPUT",
-            "data": data,
-            "encoding": encoding,
-        }
+        capture["endpointInput"] = _captured("INPUT", input_data, input_content_type)
     if output_data is not None:
-        data, encoding = _encode(output_data, output_content_type)
-        capture["endpointOutput"] = {
-            "observedContentType": output_content_type,
-            "mode": "OUTPUT",
-            "data": data,
-            "encoding": encoding,
-        }
+        capture["endpointOutput"] = _captured("OUTPUT", output_data, output_content_type)
     metadata: dict[str, str] = {"eventId": event_id or str(uuid.uuid4())}
     if inference_id:
         metadata["inferenceId"] = inference_id

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from imageflow.paths import MODELS_DIR
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_MODEL_PATH = MODELS_DIR / "mobilenet_v2.onnx"
 DEFAULT_LABELS_PATH = MODELS_DIR / "labels" / "bicycle_motorcycle.json"
 DEFAULT_CLASS_NAMES_PATH = MODELS_DIR / "imagenet_classes.json"

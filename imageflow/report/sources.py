@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from imageflow.s3uri import split_s3_uri
+
 CAPTURE_SUFFIX = ".jsonl"
 _LAYOUT = re.compile(r"(?:^|/)([^/]+)/([^/]+)/(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
 # A file in hour folder hh may hold records stamped a little outside that hour (buffered
@@ -102,14 +104,6 @@ def _walk_local(folder: str) -> Iterator[CaptureFile]:
             yield _describe(entry.path, entry.stat().st_size)
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix")``."""
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    if not bucket:
-        raise SourceError(f"bad S3 URI {uri!r}: expected s3://bucket/prefix")
-    return bucket, prefix
-
-
 def _s3(s3_client: Any) -> Any:
     if s3_client is not None:
         return s3_client
@@ -122,7 +116,7 @@ def _s3(s3_client: Any) -> Any:
 def _list_s3(source: str, s3_client: Any) -> Iterator[CaptureFile]:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    bucket, prefix = split_s3_uri(source)
+    bucket, prefix = split_s3_uri(source, SourceError)
     client = _s3(s3_client)
     try:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -141,7 +135,7 @@ def open_capture(item: CaptureFile, s3_client: Any = None) -> Iterator[BinaryIO]
         with open(item.location, "rb", buffering=0) as handle:
             yield handle  # type: ignore[misc]
         return
-    bucket, key = split_s3_uri(item.location)
+    bucket, key = split_s3_uri(item.location, SourceError)
     body = _s3(s3_client).get_object(Bucket=bucket, Key=key)["Body"]
     try:
         yield body

@@ -20,13 +20,6 @@ def load_definition(path: Path = DEFINITION_PATH) -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
-def function_keys(definition: Mapping[str, Any]) -> list[str]:
-    """The serverless.yml function keys the definition references with ``Fn::GetAtt``."""
-    keys: list[str] = []
-    _walk(definition, lambda key: keys.append(key) or key)
-    return sorted(set(keys))
-
-
 def resolve_functions(definition: Mapping[str, Any], arn_for: Callable[[str], str]) -> dict[str, Any]:
     """Replace every ``{"Fn::GetAtt": [function, "Arn"]}`` with ``arn_for(function)``."""
     return _walk(definition, arn_for)

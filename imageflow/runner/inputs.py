@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-S3_SCHEME = "s3://"
+from imageflow.s3uri import S3_SCHEME, split_s3_uri
+
 # Step Functions execution names: 1-80 characters, no whitespace, brackets, wildcards,
 # control characters or any of " # % \ ^ | ~ ` $ & , ; : /
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -52,13 +53,8 @@ class ImageInput:
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/prefix`` -> (bucket, prefix)."""
-    if not uri.startswith(S3_SCHEME):
-        raise InputError(f"{uri!r} is not an s3:// URI")
-    bucket, _, prefix = uri[len(S3_SCHEME) :].partition("/")
-    if not bucket:
-        raise InputError(f"{uri!r} has no bucket name (expected s3://bucket/prefix)")
-    return bucket, prefix
+    """``s3://bucket/prefix`` -> (bucket, prefix), or an InputError."""
+    return split_s3_uri(uri, InputError)
 
 
 def _walk(folder: Path) -> Iterator[Path]:
