@@ -25,6 +25,7 @@ from handlers.common.errors import (
     ImageAccessDeniedError,
     ImageNotFoundError,
     ImageTooLargeError,
+    too_many_bytes_message,
 )
 from handlers.common.events import ImageLocation
 
@@ -63,7 +64,7 @@ def read_object(location: ImageLocation, *, max_bytes: int, if_match: str | None
     size = response.get("ContentLength", 0)
     if size > max_bytes:
         body.close()  # do not download what will be rejected
-        raise ImageTooLargeError(f"{location.uri} is {size:,} bytes, above the limit of {max_bytes:,} bytes")
+        raise ImageTooLargeError(too_many_bytes_message(location.uri, size, max_bytes))
     return S3Object(body.read(), response.get("ETag"), response.get("ContentType"))
 
 

@@ -120,3 +120,18 @@ def error_names() -> list[str]:
         names.append(cls.__name__)
         pending.extend(cls.__subclasses__())
     return sorted(names)
+
+
+# Limit messages name the configured limit and its setting, so a user knows what to change.
+def too_many_bytes_message(name: str, size: int, max_bytes: int) -> str:
+    """The ImageTooLargeError message: the configured limit, named by its setting."""
+    return f"{name} is {size:,} bytes, above the limit of {max_bytes:,} bytes set by MAX_IMAGE_BYTES"
+
+
+def too_many_pixels_message(name: str, pixels: int | None, max_pixels: int, dimensions: str = "") -> str:
+    """The DecompressionBombError message: the configured limit, named by its setting."""
+    declared = f"{dimensions} = {pixels:,}" if dimensions and pixels else f"{pixels:,}" if pixels else "too many"
+    return (
+        f"{name} declares {declared} pixels, above the limit of {max_pixels:,} set by MAX_IMAGE_PIXELS"
+        " (a decompression bomb or an unreasonably large image)"
+    )

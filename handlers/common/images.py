@@ -8,6 +8,7 @@ later inside the model container.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ from handlers.common.errors import (
     EmptyImageError,
     ImageTooLargeError,
     NotAnImageError,
+    too_many_bytes_message,
+    too_many_pixels_message,
 )
 
 # Formats a classification endpoint is expected to decode (content types SageMaker sees).
@@ -50,7 +53,7 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, name: str = "
     if not data:
         raise EmptyImageError(f"{name} is empty (0 bytes)")
     if len(data) > max_bytes:
-        raise ImageTooLargeError(f"{name} is {len(data):,} bytes, above the limit of {max_bytes:,} bytes")
+        raise ImageTooLargeError(too_many_bytes_message(name, len(data), max_bytes))
     try:
         with warnings.catch_warnings():
             # Our own pixel limit below decides; Pillow's warning would only add noise.
@@ -61,24 +64,32 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, name: str = "
             f"{name} is not an image Pillow can identify (accepted: {', '.join(CONTENT_TYPES)})"
         ) from None
     except Image.DecompressionBombError as exc:
-        raise DecompressionBombError(f"{name}: {exc}") from None
+        # Pillow refuses images above twice ITS limit before we see the size: report ours instead
+        raise DecompressionBombError(too_many_pixels_message(name, _pillow_pixel_count(exc), max_pixels)) from None
     with image:
         if image.format not in CONTENT_TYPES:
             raise NotAnImageError(f"{name} is a {image.format} image; accepted: {', '.join(CONTENT_TYPES)}")
         width, height = image.size
         if width * height > max_pixels:
-            raise DecompressionBombError(
-                f"{name} declares {width}x{height} = {width * height:,} pixels, above the limit of "
-                f"{max_pixels:,} (a decompression bomb or an unreasonably large image)"
-            )
+            raise DecompressionBombError(too_many_pixels_message(name, width * height, max_pixels, f"{width}x{height}"))
         info = ImageInfo(image.format, CONTENT_TYPES[image.format], width, height, len(data))
         try:
             _check_complete(image)
         except Image.DecompressionBombError as exc:
-            raise DecompressionBombError(f"{name}: {exc}") from None
+            # a frame (GIF, TIFF page) larger than the declared size
+            raise DecompressionBombError(too_many_pixels_message(name, _pillow_pixel_count(exc), max_pixels)) from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise CorruptImageError(f"{name} is truncated or corrupt: {exc}") from None
         return info
+
+
+_PILLOW_PIXELS = re.compile(r"Image size \((\d+) pixels\)")
+
+
+def _pillow_pixel_count(exc: Exception) -> int | None:
+    """The pixel count in Pillow's DecompressionBombError message, when it has one."""
+    match = _PILLOW_PIXELS.search(str(exc))
+    return int(match.group(1)) if match else None
 
 
 def _check_complete(image: Image.Image) -> None:

@@ -77,12 +77,23 @@ def _png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-@pytest.mark.parametrize("side", [20_000, 100_000])
-def test_a_decompression_bomb_is_rejected_before_decoding(side: int) -> None:
+# 12,000 px square is under Pillow's own hard limit (2 x Image.MAX_IMAGE_PIXELS), 30,000 is above it: Pillow
+# then refuses at open, and the message must still name the project's limit, not Pillow's.
+@pytest.mark.parametrize("side", [4_000, 12_000, 30_000, 100_000])
+def test_a_decompression_bomb_is_rejected_with_the_configured_limit(side: int) -> None:
     bomb = _png_header_only(side, side)
     assert len(bomb) < 2_000
-    with pytest.raises(DecompressionBombError, match=r"pixels|decompression bomb"):
-        inspect_image(bomb, **LIMITS)
+    with pytest.raises(DecompressionBombError) as raised:
+        inspect_image(bomb, name="s3://b/bomb.png", **LIMITS)
+    message = str(raised.value)
+    assert message.startswith(f"s3://b/bomb.png declares {side}x{side} = " if side < 13_000 else "s3://b/bomb.png")
+    assert f"{side * side:,} pixels, above the limit of 10,000,000 set by MAX_IMAGE_PIXELS" in message
+    assert f"{Image.MAX_IMAGE_PIXELS * 2:,}" not in message and str(Image.MAX_IMAGE_PIXELS * 2) not in message
+
+
+def test_bytes_over_the_limit_name_the_setting() -> None:
+    with pytest.raises(ImageTooLargeError, match="above the limit of 100 bytes set by MAX_IMAGE_BYTES"):
+        inspect_image(make_image("PNG"), max_bytes=100, max_pixels=10_000)
 
 
 def test_shrinking_for_the_endpoint_fits_the_limit_and_keeps_an_image() -> None:
