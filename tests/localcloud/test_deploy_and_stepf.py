@@ -60,9 +60,20 @@ def test_stepf_confident_image_succeeds(deployed: dict[str, str], service_dir: P
     assert "image_data" not in body
 
 
+def _failure_story(env: dict[str, str], execution: dict) -> str:
+    """The execution's failure events, so that an unexpected error says where it came from."""
+    events = client("stepfunctions", env).get_execution_history(executionArn=execution["executionArn"])["events"]
+    lines = [f"{execution.get('error')}: {execution.get('cause')}"]
+    for event in events:
+        details = {k: v for k, v in event.items() if k.endswith("EventDetails") and ("error" in v or "cause" in v)}
+        if details:
+            lines.append(f"  #{event['id']} {event['type']}: {json.dumps(details)[:2000]}")
+    return "\n".join(lines)
+
+
 def test_stepf_low_confidence_image_fails(deployed: dict[str, str], service_dir: Path) -> None:
     code, execution = _stepf("events/serialize-low-confidence.json", deployed, service_dir)
     assert code == 1
     assert execution["status"] == "FAILED"
-    assert execution["error"] == "THRESHOLD_CONFIDENCE_NOT_MET"
+    assert execution["error"] == "THRESHOLD_CONFIDENCE_NOT_MET", _failure_story(deployed, execution)
     assert "grace_hopper.jpg" in execution["cause"]
