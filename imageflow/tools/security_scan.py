@@ -30,16 +30,18 @@ from imageflow.tools.package_offline import VariantPackager
 STAGE = "dev"
 EXAMPLE_KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
+EXAMPLE_ENDPOINT = {
+    "modelDataUrl": "s3://example-models/classifier/model.tar.gz",
+    "inferenceImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/classifier:1",
+    "captureSamplingPercentage": "50",
+}
+
 # Each variant of the template: a name and the stage parameters that make it (README "Security").
 VARIANTS: dict[str, dict[str, str]] = {
     "default": {},  # the stack creates the images bucket; no endpoint, AWS-managed keys, no access logs
     "existing-bucket": {"imagesBucket": "team-images"},
-    "endpoint": {
-        "modelDataUrl": "s3://example-models/classifier/model.tar.gz",
-        "inferenceImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/classifier:1",
-        "captureSamplingPercentage": "50",
-    },
-    "kms": {"kmsKeyArn": EXAMPLE_KMS_KEY},
+    "endpoint": EXAMPLE_ENDPOINT,
+    "kms": {"kmsKeyArn": EXAMPLE_KMS_KEY, **EXAMPLE_ENDPOINT},  # with the endpoint: its data capture too
     "log-bucket": {"logBucket": "team-access-logs"},
 }
 
