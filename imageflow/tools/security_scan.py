@@ -1,4 +1,4 @@
-"""Package every variant of the template offline and scan each with checkov, the IaC scanner teams run.
+"""Package every variant of the template offline, scan it with checkov and lint its IAM policies.
 
     python -m imageflow.tools.security_scan                 # passed / failed / skipped per variant
     python -m imageflow.tools.security_scan --skips         # and every skipped check with its reason
@@ -7,7 +7,8 @@
 checkov reads what ``sls package`` writes (``.serverless/cloudformation-template-update-stack.json``), as
 ``checkov -f <template> --framework cloudformation``, with every check it ships. It is installed in its own
 virtual environment (``make setup``: .venv-checkov, from requirements-checkov.txt) because it pins boto3 to a
-release the rest of the project cannot use. The exit status is 1 when any variant has a failed check.
+release the rest of the project cannot use. Then parliament lints every IAM policy of each variant
+(``policy_lint``). The exit status is 1 when any variant has a failed check or a policy finding.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from imageflow.paths import REPO_ROOT
 from imageflow.tools.package_offline import VariantPackager
+from imageflow.tools.policy_lint import lint_template, policies
 
 STAGE = "dev"
 EXAMPLE_KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -88,49 +90,58 @@ def checkov_executable() -> Path:
     return path
 
 
-def run_checkov(template: Path) -> ScanReport:
-    """checkov's CloudFormation checks on one template."""
-    # --skip-download: offline, no download of Prisma Cloud's guideline links and severities.
-    command = [checkov_executable(), "-f", template, "--framework", "cloudformation", "-o", "json", "--skip-download"]
-    completed = subprocess.run(
-        [str(part) for part in command],
-        capture_output=True,
-        text=True,
-        timeout=CHECKOV_TIMEOUT_SECONDS,
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-    )
+def run_checkov(templates: Mapping[str, Path]) -> dict[str, ScanReport]:
+    """checkov's CloudFormation checks on each named template, in one checkov run.
+
+    One run reads every template (a checkov start costs several seconds of CPU); its results are per file,
+    the same as one run per template gives (compared when this was written).
+    """
+    with tempfile.TemporaryDirectory(prefix="imageflow-checkov-") as folder:
+        for name, template in templates.items():
+            shutil.copyfile(template, Path(folder) / f"{name}.json")
+        # --skip-download: offline, no download of Prisma Cloud's guideline links and severities.
+        command = [checkov_executable(), "-d", folder, "--framework", "cloudformation", "-o", "json", "--skip-download"]
+        completed = subprocess.run(
+            [str(part) for part in command],
+            capture_output=True,
+            text=True,
+            timeout=CHECKOV_TIMEOUT_SECONDS,
+            env={**os.environ, "LOG_LEVEL": "WARNING"},
+        )
     # Exit status 1 means failed checks, which the report lists; anything else without a report is an error.
     try:
         report = json.loads(completed.stdout)
     except json.JSONDecodeError:
         message = f"checkov gave no report (exit {completed.returncode}):\n{completed.stderr[-3000:]}"
         raise CheckovError(message) from None
-    return parse_report(report)
+    return split_report(report, list(templates))
 
 
-def parse_report(report: dict[str, Any] | list[Any]) -> ScanReport:
-    """A ``ScanReport`` from checkov's JSON output (one framework)."""
+def split_report(report: dict[str, Any] | list[Any], names: list[str]) -> dict[str, ScanReport]:
+    """One ``ScanReport`` per template (``<name>.json``) from checkov's JSON output (one framework)."""
     if isinstance(report, list):  # one entry per framework; we ask for cloudformation only
         (report,) = report
-    if "results" not in report:  # no resources at all: checkov prints only a summary
-        return ScanReport((), (), ())
-    results = report["results"]
+    results = report.get("results", {})  # no resources at all: checkov prints only a summary
+    if results.get("parsing_errors"):
+        raise CheckovError(f"checkov could not parse {', '.join(results['parsing_errors'])}")
 
-    def checks(kind: str) -> tuple[CheckResult, ...]:
+    def checks(kind: str, name: str) -> tuple[CheckResult, ...]:
         return tuple(
             CheckResult(c["check_id"], c["resource"], c["check_result"].get("suppress_comment") or "")
             for c in results.get(kind, [])
+            if Path(c["file_path"]).name == f"{name}.json"
         )
 
-    return ScanReport(checks("passed_checks"), checks("failed_checks"), checks("skipped_checks"))
+    return {
+        name: ScanReport(checks("passed_checks", name), checks("failed_checks", name), checks("skipped_checks", name))
+        for name in names
+    }
 
 
-def scan_variants(packager: VariantPackager, names: list[str], workers: int = 2) -> dict[str, ScanReport]:
-    """Package (in the background) and scan each named variant; checkov runs as each template is ready."""
+def scan_variants(packager: VariantPackager, names: list[str]) -> dict[str, ScanReport]:
+    """Package each named variant (in parallel) and scan them all."""
     packager.start(*names)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="checkov") as pool:
-        futures = {name: pool.submit(lambda n=name: run_checkov(packager.template(n))) for name in names}
-        return {name: future.result() for name, future in futures.items()}
+    return run_checkov({name: packager.template(name) for name in names})
 
 
 def _print_reports(reports: dict[str, ScanReport], show_skips: bool) -> None:
@@ -162,10 +173,20 @@ def main(argv: list[str] | None = None) -> int:
         packager = VariantPackager(Path(work), VARIANTS, STAGE)
         try:
             reports = scan_variants(packager, names)
+            templates = {name: json.loads(packager.template(name).read_text()) for name in names}
         finally:
             packager.close()
+    print("checkov:")
     _print_reports(reports, args.skips)
-    return 1 if any(report.failed for report in reports.values()) else 0
+    print("\nparliament (IAM policies):")
+    findings = 0
+    for name, template in templates.items():
+        linted = lint_template(template)
+        findings += len(linted)
+        print(f"{name:<{max(map(len, names))}}  {len(policies(template))} policies, {len(linted)} findings")
+        for finding in linted:
+            print(f"  {finding}")
+    return 1 if findings or any(report.failed for report in reports.values()) else 0
 
 
 if __name__ == "__main__":

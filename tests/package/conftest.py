@@ -21,6 +21,7 @@ STAGE = "packagetest"
 @pytest.fixture(scope="session")
 def packager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VariantPackager]:
     packager = VariantPackager(tmp_path_factory.mktemp("variants"), VARIANTS, STAGE)
+    packager.start(*VARIANTS)  # the package tests read them all: package them while the first tests run
     yield packager
     packager.close()
 

@@ -74,7 +74,7 @@ def test_the_functions_use_the_layer_and_the_stage_parameters(template: dict[str
 
 
 def test_the_images_bucket_is_encrypted_private_and_tls_only(template: dict[str, Any]) -> None:
-    bucket = template["Resources"]["ImagesBucket"]["Properties"]
+    bucket = EvaluatedTemplate(template).evaluate(template["Resources"]["ImagesBucket"]["Properties"])
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     statement = template["Resources"]["ImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]

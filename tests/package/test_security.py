@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from imageflow.tools.cfn_template import EvaluatedTemplate
 from imageflow.tools.package_offline import VariantPackager
 from imageflow.tools.policy_lint import lint_template, policies
-from imageflow.tools.security_scan import NO_COMMENT, VARIANTS, CheckResult, ScanReport, run_checkov, scan_variants
+from imageflow.tools.security_scan import NO_COMMENT, VARIANTS, CheckResult, ScanReport, run_checkov
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package")]
 
@@ -41,10 +40,20 @@ def intended_skips(variant: str) -> dict[str, str]:
     return intended
 
 
+# The default template less the Threshold function's skip entries: shows the scan is live.
+WITHOUT_SKIPS = "default-without-threshold-skips"
+
+
 @pytest.fixture(scope="module")
-def reports(packager: VariantPackager) -> dict[str, ScanReport]:
-    """checkov's report on each variant: one checkov run per variant for the whole module."""
-    return scan_variants(packager, list(VARIANTS))
+def reports(packager: VariantPackager, tmp_path_factory: pytest.TempPathFactory) -> dict[str, ScanReport]:
+    """checkov's report on each variant (and WITHOUT_SKIPS): one checkov run for the whole module."""
+    packager.start(*VARIANTS)
+    templates = {name: packager.template(name) for name in VARIANTS}
+    template = json.loads(templates["default"].read_text())
+    del template["Resources"]["ThresholdLambdaFunction"]["Metadata"]
+    templates[WITHOUT_SKIPS] = tmp_path_factory.mktemp("without-skips") / "template.json"
+    templates[WITHOUT_SKIPS].write_text(json.dumps(template))
+    return run_checkov(templates)
 
 
 def _scanned(report: ScanReport) -> Iterator[CheckResult]:
@@ -101,15 +110,16 @@ def test_skips_for_an_option_left_off_name_the_stage_parameter_that_turns_it_on(
             assert "logBucket" in skip.comment
 
 
-def test_without_its_skip_entries_a_function_fails_those_checks(packager: VariantPackager, tmp_path: Path) -> None:
-    """The scan is live: the skips, not a blind scanner, keep the functions from failing."""
-    template = json.loads(packager.template("default").read_text())
-    del template["Resources"]["ThresholdLambdaFunction"]["Metadata"]
-    path = tmp_path / "template.json"
-    path.write_text(json.dumps(template))
-    failed = {(check.check_id, check.logical_id) for check in run_checkov(path).failed}
-    function_skips = {check_id for check_id, kind in intended_skips("default").items() if kind == LAMBDA}
-    assert failed == {(check_id, "ThresholdLambdaFunction") for check_id in function_skips}
+def test_without_its_skip_entries_a_function_fails_those_checks(reports: dict[str, ScanReport]) -> None:
+    """The scan is live: the skips, not a blind scanner, keep the functions from failing.
+
+    It also shows why the skips for options left off are decided when packaging: checkov passes
+    CKV_AWS_173 on the unset ``KmsKeyArn: Fn::If [HasKmsKey, ..., AWS::NoValue]``, which it cannot evaluate.
+    """
+    report = reports[WITHOUT_SKIPS]
+    failed = {(check.check_id, check.logical_id) for check in report.failed}
+    assert failed == {(check_id, "ThresholdLambdaFunction") for check_id in ALWAYS_SKIPPED}
+    assert ("CKV_AWS_173", "ThresholdLambdaFunction") in {(c.check_id, c.logical_id) for c in report.passed}
 
 
 # -- what the skip reasons claim --------------------------------------------------------------------
