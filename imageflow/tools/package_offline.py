@@ -14,7 +14,7 @@ import sys
 import threading
 import zipfile
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 from moto.server import ThreadedMotoServer
@@ -96,14 +96,16 @@ class PackagingError(RuntimeError):
 class VariantPackager:
     """Packages variants of the service (named sets of stage parameters), each once, ``workers`` at a time.
 
-    Each variant is packaged on its own private copy of the service under ``root``; ``output_dir`` waits
-    for its variant (starting it if nobody asked before) and returns its ``.serverless`` folder.
+    Each variant is packaged on its own private copy of the service under ``root``, on a thread that ends
+    with it (no idle pool is left behind: code that checks for other threads, such as the report's forked
+    readers, is not affected once packaging is done). ``output_dir`` waits for its variant (starting it if
+    nobody asked before) and returns its ``.serverless`` folder.
     """
 
     def __init__(self, root: Path, variants: Mapping[str, Mapping[str, str]], stage: str, workers: int = 2) -> None:
         self.root, self.variants, self.stage = root, variants, stage
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sls-package")
-        self._started: dict[str, Future[Path]] = {}
+        self._slots = threading.BoundedSemaphore(workers)
+        self._started: dict[str, tuple[threading.Thread, Future[Path]]] = {}
         self._lock = threading.Lock()
 
     def start(self, *names: str) -> None:
@@ -119,15 +121,27 @@ class VariantPackager:
         return self.output_dir(name) / TEMPLATE
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Wait for the packaging already started."""
+        for thread, _ in list(self._started.values()):
+            thread.join()
 
     def _future(self, name: str) -> Future[Path]:
         if name not in self.variants:
             raise KeyError(f"no variant {name!r}; known: {', '.join(self.variants)}")
         with self._lock:
             if name not in self._started:
-                self._started[name] = self._pool.submit(self._package, name)
-            return self._started[name]
+                future: Future[Path] = Future()
+                thread = threading.Thread(target=self._run, args=(name, future), name=f"sls-package-{name}")
+                self._started[name] = (thread, future)
+                thread.start()
+            return self._started[name][1]
+
+    def _run(self, name: str, future: Future[Path]) -> None:
+        with self._slots:
+            try:
+                future.set_result(self._package(name))
+            except BaseException as error:  # handed to whoever waits for the variant
+                future.set_exception(error)
 
     def _package(self, name: str) -> Path:
         service = copy_service(self.root / name / "service")
