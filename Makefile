@@ -4,10 +4,12 @@
 PYTHON ?= python3.12
 VENV   := .venv
 BIN    := $(VENV)/bin
+# checkov has a venv of its own: it pins a boto3 that conflicts with the project's (requirements-checkov.txt).
+CHECKOV_VENV := .venv-checkov
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export SLS_TELEMETRY_DISABLED := 1
 
-.PHONY: help setup demo test test-fast lint format package bench model local-up local-down clean
+.PHONY: help setup demo test test-fast lint format package scan bench model local-up local-down clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +25,12 @@ $(VENV)/.installed: $(BIN)/python requirements.txt requirements-dev.txt pyprojec
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.12 is required, as on Lambda)"; exit 1; }
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
 node_modules/.installed: package.json package-lock.json .npmrc
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -32,7 +40,7 @@ node_modules/.installed: package.json package-lock.json .npmrc
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed  ## Create .venv (Python 3.12) and install Python and npm dependencies
+setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed  ## Create .venv (Python 3.12) and .venv-checkov, install Python and npm dependencies
 
 # -- the two commands ----------------------------------------------------------------------------
 demo: setup  ## Run the workflow offline over samples/, then the monitoring report
@@ -63,6 +71,9 @@ format: setup
 
 package: setup  ## `sls package` offline (a moto server answers the CloudFormation lookup)
 	$(BIN)/python -m imageflow.tools.package_offline
+
+scan: setup  ## Package every template variant and scan it with checkov; lint the IAM policies with parliament
+	$(BIN)/python -m imageflow.tools.security_scan --skips
 
 bench: setup  ## Benchmarks: workflow vs bare model, report vs the original notebook approach
 	$(BIN)/python benchmarks/workflow_benchmark.py

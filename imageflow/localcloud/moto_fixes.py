@@ -93,6 +93,28 @@ def fn_sub_any_variable_name() -> None:
 
 
 @_once
+def no_value_removes_list_items() -> None:
+    """``AWS::NoValue`` in a list removes the item, as it removes a property.
+
+    Upstream: ``cloudformation.parsing.clean_json`` drops properties that evaluate to ``None`` (what
+    ``Ref: AWS::NoValue`` becomes) but keeps ``None`` items in lists, so an optional policy written as
+    ``Fn::If: [Condition, {PolicyName: ...}, Ref: AWS::NoValue]`` in a role's ``Policies`` fails the
+    deployment (``TypeError: 'NoneType' object is not subscriptable`` in the IAM role's creation).
+    """
+    from moto.cloudformation import parsing
+
+    original = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        cleaned = original(resource_json, resources_map)
+        if isinstance(resource_json, list):
+            return [item for item in cleaned if item is not None]  # a template has no null list items
+        return cleaned
+
+    parsing.clean_json = clean_json
+
+
+@_once
 def change_set_refreshes_outputs() -> None:
     """Executing an UPDATE change set recomputes the stack's template, parameters and Outputs.
 
@@ -295,6 +317,7 @@ def _function_spec(function: Any, backend: Any) -> FunctionSpec:
 ALL_FIXES: tuple[Callable[[], None], ...] = (
     validate_template_errors_only,
     fn_sub_any_variable_name,
+    no_value_removes_list_items,
     change_set_refreshes_outputs,
     enable_state_machine_execution,
     cloudformation_state_machines_are_executable,

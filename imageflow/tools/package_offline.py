@@ -11,7 +11,10 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
+from collections.abc import Mapping
+from concurrent.futures import Future
 from pathlib import Path
 
 from moto.server import ThreadedMotoServer
@@ -22,7 +25,7 @@ SLS = REPO_ROOT / "node_modules" / ".bin" / "sls"
 # What `sls` reads to package and deploy the service (everything else is the local tooling).
 SERVICE_PATHS = (
     "serverless.yml", "package.json", ".npmrc", "requirements.txt",
-    "handlers", "stepfunctions", "iam", "monitoring", "sagemaker", "events",
+    "handlers", "stepfunctions", "iam", "monitoring", "sagemaker", "security", "events",
 )  # fmt: skip
 
 
@@ -81,6 +84,73 @@ def package_service(
         )
     finally:
         server.stop()
+
+
+TEMPLATE = "cloudformation-template-update-stack.json"
+
+
+class PackagingError(RuntimeError):
+    """``sls package`` failed; the message carries the end of its output."""
+
+
+class VariantPackager:
+    """Packages variants of the service (named sets of stage parameters), each once, ``workers`` at a time.
+
+    Each variant is packaged on its own private copy of the service under ``root``, on a thread that ends
+    with it (no idle pool is left behind: code that checks for other threads, such as the report's forked
+    readers, is not affected once packaging is done). ``output_dir`` waits for its variant (starting it if
+    nobody asked before) and returns its ``.serverless`` folder.
+    """
+
+    def __init__(self, root: Path, variants: Mapping[str, Mapping[str, str]], stage: str, workers: int = 2) -> None:
+        self.root, self.variants, self.stage = root, variants, stage
+        self._slots = threading.BoundedSemaphore(workers)
+        self._started: dict[str, tuple[threading.Thread, Future[Path]]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, *names: str) -> None:
+        """Begin packaging these variants in the background."""
+        for name in names:
+            self._future(name)
+
+    def output_dir(self, name: str) -> Path:
+        return self._future(name).result()
+
+    def template(self, name: str) -> Path:
+        """The packaged CloudFormation template of variant ``name``."""
+        return self.output_dir(name) / TEMPLATE
+
+    def close(self) -> None:
+        """Wait for the packaging already started."""
+        for thread, _ in list(self._started.values()):
+            thread.join()
+
+    def _future(self, name: str) -> Future[Path]:
+        if name not in self.variants:
+            raise KeyError(f"no variant {name!r}; known: {', '.join(self.variants)}")
+        with self._lock:
+            if name not in self._started:
+                future: Future[Path] = Future()
+                thread = threading.Thread(target=self._run, args=(name, future), name=f"sls-package-{name}")
+                self._started[name] = (thread, future)
+                thread.start()
+            return self._started[name][1]
+
+    def _run(self, name: str, future: Future[Path]) -> None:
+        with self._slots:
+            try:
+                future.set_result(self._package(name))
+            except BaseException as error:  # handed to whoever waits for the variant
+                future.set_exception(error)
+
+    def _package(self, name: str) -> Path:
+        service = copy_service(self.root / name / "service")
+        completed = package_service(self.stage, service, params=dict(self.variants[name]))
+        if completed.returncode != 0:
+            raise PackagingError(
+                f"sls package of variant {name!r} failed:\n{completed.stdout[-3000:]}{completed.stderr[-3000:]}"
+            )
+        return service / ".serverless"
 
 
 def artifact_sizes(out_dir: Path) -> dict[str, tuple[int, int]]:

@@ -125,6 +125,36 @@ def test_fn_sub_substitutes_digit_leading_variables(aws: dict[str, str]) -> None
     assert (name, region) == ("plain", "us-east-1")
 
 
+def test_no_value_removes_an_optional_policy_from_a_role(aws: dict[str, str]) -> None:
+    cfn = _client("cloudformation", aws)
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+    template = {
+        "Conditions": {"Never": {"Fn::Equals": ["a", "b"]}},
+        "Resources": {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": "no-value-role",
+                    "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []},
+                    "Policies": [
+                        {"PolicyName": "always", "PolicyDocument": policy},
+                        {
+                            "Fn::If": [
+                                "Never",
+                                {"PolicyName": "never", "PolicyDocument": policy},
+                                {"Ref": "AWS::NoValue"},
+                            ]
+                        },
+                    ],
+                },
+            }
+        },
+    }
+    stack = _create_stack(cfn, "no-value", template)  # stock moto: HTTP 500 (None in the Policies list)
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert _client("iam", aws).list_role_policies(RoleName="no-value-role")["PolicyNames"] == ["always"]
+
+
 def test_update_change_set_refreshes_outputs(aws: dict[str, str]) -> None:
     cfn = _client("cloudformation", aws)
     first = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}

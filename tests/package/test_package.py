@@ -12,37 +12,32 @@ import re
 import shutil
 import subprocess
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from imageflow.tools.package_offline import copy_service, package_service
+from imageflow.tools.cfn_template import EvaluatedTemplate
+from imageflow.tools.package_offline import VariantPackager
+from imageflow.tools.security_scan import VARIANTS
 from tests.conftest import REPO_ROOT
+from tests.package.conftest import STAGE
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package")]
 
 BIN = REPO_ROOT / "node_modules" / ".bin"
-STAGE = "packagetest"
 FUNCTIONS = ("serialize", "classify", "threshold")
 
 
-def _package(tmp_path_factory: pytest.TempPathFactory, params: dict[str, str] | None = None) -> Path:
-    service = copy_service(tmp_path_factory.mktemp("package") / "service")
-    completed = package_service(STAGE, service, params=params)
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
-    return service / ".serverless"
+@pytest.fixture(scope="module")
+def packaged(packager: VariantPackager) -> Path:
+    return packager.output_dir("default")
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _package(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def template(packaged: Path) -> dict[str, Any]:
-    return json.loads((packaged / "cloudformation-template-update-stack.json").read_text())
+def template(variant_template: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    return variant_template("default")
 
 
 def test_each_function_is_packaged_with_only_its_handler_and_the_shared_code(packaged: Path) -> None:
@@ -79,7 +74,7 @@ def test_the_functions_use_the_layer_and_the_stage_parameters(template: dict[str
 
 
 def test_the_images_bucket_is_encrypted_private_and_tls_only(template: dict[str, Any]) -> None:
-    bucket = template["Resources"]["ImagesBucket"]["Properties"]
+    bucket = EvaluatedTemplate(template).evaluate(template["Resources"]["ImagesBucket"]["Properties"])
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     statement = template["Resources"]["ImagesBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
@@ -96,21 +91,15 @@ def test_the_state_machine_uses_the_asl_file_and_the_three_functions(template: d
 
 
 # -- least privilege -----------------------------------------------------------------------------
-def _allow_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, resource in template["Resources"].items():
-        properties = resource.get("Properties", {})
-        policies = []
-        for policy in properties.get("Policies", []):
-            # A conditional policy: {"Fn::If": [condition, policy, {"Ref": "AWS::NoValue"}]}
-            policies.append(policy["Fn::If"][1] if "Fn::If" in policy else policy)
-        documents = [p["PolicyDocument"] for p in policies]
-        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
-            documents.append(properties["PolicyDocument"])
-        for document in documents:
-            for statement in document["Statement"]:
-                # Deny statements only take rights away (e.g. the TLS-only bucket policies).
-                if statement["Effect"] == "Allow":
-                    yield name, statement
+def _allow_statements(
+    template: dict[str, Any], parameters: dict[str, str] | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each Allow statement of the identities the stack would create (its conditions evaluated)."""
+    for policy in EvaluatedTemplate(template, parameters).identity_policies():
+        for statement in _as_list(policy.document["Statement"]):
+            # Deny statements only take rights away.
+            if statement["Effect"] == "Allow":
+                yield policy.resource, statement
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -121,9 +110,14 @@ def _as_list(value: Any) -> list[Any]:
 ACTIONS_WITHOUT_RESOURCE_SCOPE = {"ecr:GetAuthorizationToken"}
 
 
-def test_no_allow_statement_uses_a_wildcard_action_or_resource(template: dict[str, Any]) -> None:
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_no_allow_statement_uses_a_wildcard_action_or_resource(
+    variant: str, variant_template: Callable[[str], dict[str, Any]]
+) -> None:
     offenders = []
-    for name, statement in _allow_statements(template):
+    statements = list(_allow_statements(variant_template(variant)))
+    assert statements
+    for name, statement in statements:
         actions = _as_list(statement.get("Action", []))
         if statement.get("NotAction") or any("*" in action for action in actions):
             offenders.append((name, "action", actions))
@@ -133,9 +127,11 @@ def test_no_allow_statement_uses_a_wildcard_action_or_resource(template: dict[st
     assert not offenders
 
 
-def _role_actions(template: dict[str, Any], role: str) -> dict[str, list[Any]]:
+def _role_actions(
+    template: dict[str, Any], role: str, parameters: dict[str, str] | None = None
+) -> dict[str, list[Any]]:
     actions: dict[str, list[Any]] = {}
-    for name, statement in _allow_statements(template):
+    for name, statement in _allow_statements(template, parameters):
         if name == role:
             for action in _as_list(statement["Action"]):
                 actions.setdefault(action, []).extend(_as_list(statement["Resource"]))
@@ -146,7 +142,7 @@ def test_each_function_role_allows_only_what_its_function_does(template: dict[st
     logs = {"logs:CreateLogStream", "logs:PutLogEvents"}
     serialize = _role_actions(template, "SerializeRole")
     assert set(serialize) == logs | {"s3:GetObject", "s3:GetObjectVersion"}
-    assert "ImagesBucket" in json.dumps(serialize["s3:GetObject"])
+    assert serialize["s3:GetObject"] == ["arn:aws:s3:::stack-imagesbucket/*"]  # the stack's bucket (stand-in name)
 
     classify = _role_actions(template, "ClassifyRole")
     assert set(classify) == logs | {"sagemaker:InvokeEndpoint", "s3:GetObject", "s3:GetObjectVersion"}
@@ -157,6 +153,19 @@ def test_each_function_role_allows_only_what_its_function_does(template: dict[st
         for resources in _role_actions(template, role).values():
             if "logs:" in json.dumps(resources):
                 assert f"-{STAGE}-{role.removesuffix('Role').lower()}:*" in json.dumps(resources)
+
+
+def test_with_a_stage_key_each_function_role_may_decrypt_with_that_key_only(
+    template: dict[str, Any], variant_template: Callable[[str], dict[str, Any]]
+) -> None:
+    key = VARIANTS["kms"]["kmsKeyArn"]
+    kms_template = variant_template("kms")
+    for role in ("SerializeRole", "ClassifyRole", "ThresholdRole"):
+        without_key = _role_actions(template, role)
+        with_key = _role_actions(kms_template, role)
+        assert "kms:Decrypt" not in without_key
+        assert set(with_key) - set(without_key) == {"kms:Decrypt"}
+        assert with_key["kms:Decrypt"] == [key]
 
 
 # -- linters ---------------------------------------------------------------------------------------
@@ -198,17 +207,12 @@ def test_asl_validator_rejects_a_broken_definition(tmp_path: Path) -> None:
 
 
 # -- monitoring and the optional endpoint ----------------------------------------------------------
-ENDPOINT_PARAMS = {
-    "modelDataUrl": "s3://example-models/classifier/model.tar.gz",
-    "inferenceImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/classifier:1",
-    "captureSamplingPercentage": "50",
-}
+ENDPOINT_PARAMS = VARIANTS["endpoint"]
 
 
 @pytest.fixture(scope="module")
-def endpoint_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = _package(tmp_path_factory, ENDPOINT_PARAMS)
-    return json.loads((out / "cloudformation-template-update-stack.json").read_text())
+def endpoint_template(variant_template: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    return variant_template("endpoint")
 
 
 def test_alarms_notify_the_topic_on_low_confidence_share_and_workflow_errors(template: dict[str, Any]) -> None:
