@@ -222,9 +222,9 @@ def preflight(factory: EndpointFactory) -> EndpointSummary:
     """Build the endpoint once, in a short-lived forked process, before any worker starts.
 
     A missing model or a bad capture URI is then one clear error from the command rather than a traceback
-    in every worker. It runs in a child so that this process, gunicorn's master, never loads numpy or
-    onnxruntime: their imports start threads, and a worker forked from a process with such threads
-    inherits locks held by threads that no longer exist (it hangs, or aborts at exit).
+    in every worker. It runs in a child so that this process, gunicorn's master, never loads onnxruntime:
+    its import starts a thread, and a worker forked from a process with such a thread inherits state owned
+    by a thread that no longer exists (measured: the worker hangs in its first inference, or aborts at exit).
     """
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)

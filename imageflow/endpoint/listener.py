@@ -2,7 +2,7 @@
 
 Binding first makes a taken port one clear line before any worker starts, and tells the caller the real
 port when it asked for any (port 0). This module imports nothing heavy: gunicorn's master must not load
-numpy or onnxruntime, whose import starts threads that a forked worker would inherit half-dead.
+onnxruntime (see ``gunicorn_app.preflight``).
 """
 
 from __future__ import annotations
