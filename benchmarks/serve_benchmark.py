@@ -11,9 +11,10 @@ that git commit (extracted to a temporary directory), in the same run, so both s
 
 Clients do not retry (``max_attempts=1``) unless ``--retries N``, so the figures show what the server does:
 every call ends answered (200), throttled (HTTP 429 ThrottlingException), dropped (no HTTP answer: connection
-closed or reset, timeout) or another error. With retries, the SDK's own retries are counted. Throughput counts
-answered calls per second of wall time; p50/p99 are over answered calls. Exits 1 when the current server
-drops a connection.
+closed or reset, timeout) or another error. With retries (boto3's standard mode, with its back-off), the SDK's
+own retries are counted. Throughput counts answered calls per second of wall time; p50/p99 are over answered
+calls, as the client saw them. CPU seconds are the server's processes' and this process's (the clients share
+the machine with the server). Exits 1 when the current server drops a connection.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,6 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -54,6 +57,8 @@ class Level:
     latencies: list[float] = field(default_factory=list)  # seconds, answered calls
     outcomes: Counter[str] = field(default_factory=Counter)
     retries: int = 0
+    server_cpu: float = 0.0  # CPU seconds of the server's processes during the level
+    client_cpu: float = 0.0  # CPU seconds of this process (the clients) during the level
 
     def row(self) -> str:
         lat = sorted(self.latencies)
@@ -63,13 +68,15 @@ class Level:
         return (
             f"| {self.server} | {self.clients} | {self.clients * self.requests} | {answered} "
             f"| {answered / self.wall:.1f} | {p50:.0f} | {p99:.0f} | {self.outcomes['throttled']} "
-            f"| {self.outcomes['dropped']} | {self.outcomes['error']} | {self.retries} | {self.wall:.1f} |"
+            f"| {self.outcomes['dropped']} | {self.outcomes['error']} | {self.retries} | {self.wall:.1f} "
+            f"| {self.server_cpu:.1f} | {self.client_cpu:.1f} |"
         )
 
 
 HEADER = (
     "| server | clients | calls | answered | answered/s | p50 ms | p99 ms | throttled (429) | dropped "
-    "| other errors | SDK retries | wall s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| other errors | SDK retries | wall s | server CPU s | client CPU s |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -121,6 +128,18 @@ class Server:
                 time.sleep(0.2)
         raise RuntimeError(f"{self.url}/ping did not answer within {START_TIMEOUT:.0f} s")
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and the processes it forked (gunicorn's workers)."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited meanwhile
+            if self.process.pid in (int(stat.parent.name), int(fields[1])):
+                ticks += int(fields[11]) + int(fields[12])  # utime + stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -130,7 +149,7 @@ class Server:
             self.process.wait()
 
 
-def make_client(url: str, retries: int, clients: int) -> object:
+def make_client(url: str, retries: int) -> Any:
     config = Config(
         retries={"total_max_attempts": retries + 1, "mode": "standard"},
         max_pool_connections=1,
@@ -150,10 +169,10 @@ def classify_outcome(exc: Exception) -> str:
     return "error"
 
 
-def run_level(server: str, url: str, clients: int, requests: int, retries: int) -> Level:
+def run_level(server: Server, name: str, clients: int, requests: int, retries: int) -> Level:
     images = sample_images()
-    level = Level(server, clients, requests)
-    sdk_clients = [make_client(url, retries, clients) for _ in range(clients)]
+    level = Level(name, clients, requests)
+    sdk_clients = [make_client(server.url, retries) for _ in range(clients)]
     lock = threading.Lock()
     barrier = threading.Barrier(clients + 1)
     examples: dict[str, str] = {}
@@ -170,7 +189,8 @@ def run_level(server: str, url: str, clients: int, requests: int, retries: int) 
                 outcome, retried = "answered", response["ResponseMetadata"].get("RetryAttempts", 0)
             except Exception as exc:
                 outcome = classify_outcome(exc)
-                retried = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("RetryAttempts", 0)
+                failed = getattr(exc, "response", None) or {}
+                retried = failed.get("ResponseMetadata", {}).get("RetryAttempts", 0)
                 examples.setdefault(outcome, f"{type(exc).__name__}: {exc}")
             elapsed = time.perf_counter() - started
             with lock:
@@ -183,14 +203,21 @@ def run_level(server: str, url: str, clients: int, requests: int, retries: int) 
     for thread in threads:
         thread.start()
     barrier.wait()
-    started = time.perf_counter()
+    started, server_cpu, client_cpu = time.perf_counter(), server.cpu_seconds(), _own_cpu_seconds()
     for thread in threads:
         thread.join()
     level.wall = time.perf_counter() - started
+    level.server_cpu = server.cpu_seconds() - server_cpu
+    level.client_cpu = _own_cpu_seconds() - client_cpu
     for outcome, example in examples.items():
         if outcome in ("dropped", "error"):
-            print(f"  {server}, {clients} clients, first {outcome} call: {example}", file=sys.stderr)
+            print(f"  {name}, {clients} clients, first {outcome} call: {example}", file=sys.stderr)
     return level
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def extract_package(ref: str, into: Path) -> Path:
@@ -204,7 +231,7 @@ def extract_package(ref: str, into: Path) -> Path:
 
 
 def warm_up(url: str) -> None:
-    client = make_client(url, 0, 1)
+    client = make_client(url, 0)
     for body, content_type in sample_images()[:4]:
         client.invoke_endpoint(EndpointName=ENDPOINT, Body=body, ContentType=content_type)["Body"].read()
 
@@ -215,7 +242,7 @@ def measure(name: str, extra: list[str], pythonpath: Path | None, args: argparse
         server = Server(extra, pythonpath)
         try:
             warm_up(server.url)
-            level = run_level(name, server.url, clients, args.requests, args.retries)
+            level = run_level(server, name, clients, args.requests, args.retries)
         finally:
             server.stop()
         print(level.row(), flush=True)
