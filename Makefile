@@ -64,9 +64,10 @@ format: setup
 package: setup  ## `sls package` offline (a moto server answers the CloudFormation lookup)
 	$(BIN)/python -m imageflow.tools.package_offline
 
-bench: setup  ## Benchmarks: workflow vs bare model, report vs the original notebook approach
+bench: setup  ## Benchmarks: workflow vs bare model, report vs the original notebook approach, serve under load
 	$(BIN)/python benchmarks/workflow_benchmark.py
 	$(BIN)/python benchmarks/report_benchmark.py
+	$(BIN)/python benchmarks/serve_benchmark.py
 
 model:  ## Re-export models/mobilenet_v2.onnx from the published weights (needs torch; see models/PROVENANCE.md)
 	bash models/export.sh

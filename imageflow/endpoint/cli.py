@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-inflight",
         type=int,
         help="invocations running at once per worker; one more is answered HTTP 429 ThrottlingException "
-        "(default: $IMAGEFLOW_MAX_INFLIGHT or 8)",
+        "(default: $IMAGEFLOW_MAX_INFLIGHT or 32)",
     )
     server.add_argument(
         "--model-concurrency",
@@ -75,7 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     server.add_argument(
         "--http-threads",
         type=int,
-        help="request threads per worker (default: $IMAGEFLOW_HTTP_THREADS or 32)",
+        help="request threads per worker, more than --max-inflight (default: $IMAGEFLOW_HTTP_THREADS or "
+        "the in-flight limit + 16)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     parser.set_defaults(func=serve)

@@ -11,12 +11,12 @@ Settings, from SageMaker's environment first, then the project's own variables (
 * ``SAGEMAKER_MODEL_SERVER_WORKERS`` (default: the CPUs available): worker processes.
 * ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` (default 60, as in SageMaker's own model servers): seconds a worker
   may stay silent before the master restarts it, and the grace period of a graceful stop.
-* ``IMAGEFLOW_MAX_INFLIGHT`` (default 8): invocations one worker holds at once, running or waiting; one
+* ``IMAGEFLOW_MAX_INFLIGHT`` (default 32): invocations one worker holds at once, running or waiting; one
   more is answered HTTP 429 ``ThrottlingException`` at once.
 * ``IMAGEFLOW_MODEL_CONCURRENCY`` (default 2): of those, how many run the model at once; the others wait
   their turn with only their request bytes in memory.
-* ``IMAGEFLOW_HTTP_THREADS`` (default 32): request threads per worker. They also answer the 429s, so keep
-  them well above the in-flight limit.
+* ``IMAGEFLOW_HTTP_THREADS`` (default: the in-flight limit + 16): request threads per worker. The ones
+  beyond the in-flight limit answer the 429s, so there must be more than that limit.
 
 The onnxruntime threads per worker default to the CPUs shared out among the workers.
 
@@ -53,9 +53,11 @@ CONCURRENCY_ENV = "IMAGEFLOW_MODEL_CONCURRENCY"
 HTTP_THREADS_ENV = "IMAGEFLOW_HTTP_THREADS"
 
 DEFAULT_TIMEOUT_SECONDS = 60  # SageMaker's model servers use 60 s when the variable is unset
-DEFAULT_MAX_INFLIGHT = 8
+# Per worker: with two workers on 2 cores (about 30-60 images/s), 64 held invocations wait about 1-2 s at
+# most; TorchServe's job queue (100 per model) is of the same order.
+DEFAULT_MAX_INFLIGHT = 32
 DEFAULT_CONCURRENCY = 2
-DEFAULT_HTTP_THREADS = 32
+SPARE_HTTP_THREADS = 16  # request threads beyond the in-flight limit: they answer the 429s
 BACKLOG = 2048
 WORKER_CONNECTIONS = 1000
 # Longer than any client's pause between calls, so a pooled connection is rarely closed under a client
@@ -108,7 +110,7 @@ class ServerSettings:
             timeout=_positive_int(environ, TIMEOUT_ENV, DEFAULT_TIMEOUT_SECONDS),
             max_inflight=_positive_int(environ, MAX_INFLIGHT_ENV, DEFAULT_MAX_INFLIGHT),
             concurrency=_positive_int(environ, CONCURRENCY_ENV, DEFAULT_CONCURRENCY),
-            http_threads=_positive_int(environ, HTTP_THREADS_ENV, DEFAULT_HTTP_THREADS),
+            http_threads=_positive_int(environ, HTTP_THREADS_ENV, 0),
             model_threads=0,
         )
         given = {name: value for name, value in overrides.items() if value is not None}
@@ -118,6 +120,15 @@ class ServerSettings:
         settings = replace(settings, **given)
         if not settings.model_threads:
             settings = replace(settings, model_threads=max(1, cpus // settings.workers))
+        if not settings.http_threads:
+            settings = replace(settings, http_threads=settings.max_inflight + SPARE_HTTP_THREADS)
+        if settings.http_threads <= settings.max_inflight:
+            # every thread could then be holding an invocation, and excess requests would queue for a
+            # thread without bound instead of being answered 429
+            raise ServerSettingsError(
+                f"{HTTP_THREADS_ENV} / --http-threads ({settings.http_threads}) must exceed the in-flight limit "
+                f"{MAX_INFLIGHT_ENV} / --max-inflight ({settings.max_inflight}): the spare threads answer the 429s"
+            )
         return settings
 
     def describe(self) -> str:

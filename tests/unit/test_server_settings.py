@@ -14,7 +14,7 @@ from imageflow.endpoint.service import LocalEndpoint
 def test_defaults_on_two_cores() -> None:
     settings = ServerSettings.from_environment({}, cpus=2)
     assert (settings.workers, settings.timeout) == (2, 60)
-    assert (settings.max_inflight, settings.concurrency, settings.http_threads) == (8, 2, 32)
+    assert (settings.max_inflight, settings.concurrency, settings.http_threads) == (32, 2, 48)
     assert settings.model_threads == 1  # two workers share the two cores
 
 
@@ -29,6 +29,13 @@ def test_project_variables_set_admission_and_threads() -> None:
     environ = {"IMAGEFLOW_MAX_INFLIGHT": "1", "IMAGEFLOW_MODEL_CONCURRENCY": "1", "IMAGEFLOW_HTTP_THREADS": "4"}
     settings = ServerSettings.from_environment(environ, cpus=2)
     assert (settings.max_inflight, settings.concurrency, settings.http_threads) == (1, 1, 4)
+    # request threads follow the in-flight limit unless set
+    assert ServerSettings.from_environment({"IMAGEFLOW_MAX_INFLIGHT": "100"}, cpus=2).http_threads == 116
+
+
+def test_too_few_request_threads_to_answer_429s_is_refused() -> None:
+    with pytest.raises(ServerSettingsError, match=r"--http-threads \(8\) must exceed the in-flight limit"):
+        ServerSettings.from_environment({"IMAGEFLOW_MAX_INFLIGHT": "8"}, cpus=2, http_threads=8)
 
 
 def test_options_override_the_environment() -> None:
@@ -62,13 +69,13 @@ def never_called() -> LocalEndpoint:
 
 def test_gunicorn_receives_the_settings() -> None:
     settings = ServerSettings.from_environment(
-        {"SAGEMAKER_MODEL_SERVER_WORKERS": "3", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "45", "IMAGEFLOW_HTTP_THREADS": "16"},
+        {"SAGEMAKER_MODEL_SERVER_WORKERS": "3", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "45", "IMAGEFLOW_HTTP_THREADS": "40"},
         cpus=2,
     )
     app = GunicornEndpoint(never_called, settings, socket.socket())
     try:
         cfg = app.cfg
-        assert (cfg.workers, cfg.threads, cfg.worker_class_str) == (3, 16, "gthread")
+        assert (cfg.workers, cfg.threads, cfg.worker_class_str) == (3, 40, "gthread")
         assert (cfg.timeout, cfg.graceful_timeout) == (45, 45)
         assert cfg.backlog == 2048 and cfg.keepalive == 75 and cfg.worker_connections == 1000
         assert cfg.preload_app is False  # each worker loads its own model after the fork
