@@ -75,9 +75,10 @@ package: setup  ## `sls package` offline (a moto server answers the CloudFormati
 scan: setup  ## Package every template variant and scan it with checkov; lint the IAM policies with parliament
 	$(BIN)/python -m imageflow.tools.security_scan --skips
 
-bench: setup  ## Benchmarks: workflow vs bare model, report vs the original notebook approach
+bench: setup  ## Benchmarks: workflow vs bare model, report vs the original notebook approach, serve under load
 	$(BIN)/python benchmarks/workflow_benchmark.py
 	$(BIN)/python benchmarks/report_benchmark.py
+	$(BIN)/python benchmarks/serve_benchmark.py
 
 model:  ## Re-export models/mobilenet_v2.onnx from the published weights (needs torch; see models/PROVENANCE.md)
 	bash models/export.sh

@@ -1,16 +1,18 @@
-"""``imageflow serve``: run the local SageMaker-compatible endpoint over HTTP."""
+"""``imageflow serve``: run the local SageMaker-compatible endpoint over HTTP, under gunicorn."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
-import signal
 import sys
-import threading
-from types import FrameType
+from typing import TYPE_CHECKING
 
 from imageflow.endpoint.paths import DEFAULT_LABELS_PATH, DEFAULT_MODEL_PATH
+
+if TYPE_CHECKING:
+    from imageflow.endpoint.service import LocalEndpoint
 
 DEFAULT_ENDPOINT_NAME = "image-classifier-local"
 DEFAULT_VARIANT = "AllTraffic"
@@ -40,49 +42,96 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "configuration, e.g. AWS_ENDPOINT_URL_S3) or to a local directory; off when omitted",
     )
     parser.add_argument("--variant", default=DEFAULT_VARIANT, help="production variant name (default: %(default)s)")
-    parser.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: half the CPUs, >= 1)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="onnxruntime intra-op threads per worker (default: the CPUs shared out among the workers)",
+    )
+    server = parser.add_argument_group(
+        "server",
+        "gunicorn settings; the defaults come from SageMaker's environment variables, as in the container",
+    )
+    server.add_argument(
+        "--workers", type=int, help="worker processes (default: $SAGEMAKER_MODEL_SERVER_WORKERS or the CPU count)"
+    )
+    server.add_argument(
+        "--timeout",
+        type=int,
+        help="seconds before a silent worker is restarted, and the graceful-stop grace period "
+        "(default: $SAGEMAKER_MODEL_SERVER_TIMEOUT or 60)",
+    )
+    server.add_argument(
+        "--max-inflight",
+        type=int,
+        help="invocations running at once per worker; one more is answered HTTP 429 ThrottlingException "
+        "(default: $IMAGEFLOW_MAX_INFLIGHT or 32)",
+    )
+    server.add_argument(
+        "--model-concurrency",
+        type=int,
+        help="of those, how many run the model at once per worker; the rest wait their turn "
+        "(default: $IMAGEFLOW_MODEL_CONCURRENCY or 2)",
+    )
+    server.add_argument(
+        "--http-threads",
+        type=int,
+        help="request threads per worker, more than --max-inflight (default: $IMAGEFLOW_HTTP_THREADS or "
+        "the in-flight limit + 16)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     parser.set_defaults(func=serve)
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Load the model, bind the port, serve until interrupted; returns the exit code."""
+    """Check the model, bind the port, then serve under gunicorn until SIGTERM or Ctrl-C.
+
+    Returns an exit code when it cannot start; once serving, gunicorn's master ends the process itself.
+    """
     # imported here, not at module level: every `imageflow` command builds this parser, and only
-    # `serve` should pay for loading onnxruntime
-    from imageflow.endpoint.capture import DataCaptureWriter, destination_from_uri
-    from imageflow.endpoint.labels import LabelMapError
-    from imageflow.endpoint.model import ImageClassifier, ModelLoadError
-    from imageflow.endpoint.server import EndpointServer, PortInUseError
-    from imageflow.endpoint.service import LocalEndpoint
+    # `serve` should pay for loading onnxruntime and gunicorn
+    # nor numpy or onnxruntime at all: this process becomes gunicorn's master (see gunicorn_app.preflight)
+    from imageflow.endpoint import gunicorn_app
+    from imageflow.endpoint.listener import PortInUseError, bind_listener, listener_url
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        classifier = ImageClassifier.from_files(args.model, args.labels, threads=args.threads)
-        capture = None
-        if args.capture_uri:
-            capture = DataCaptureWriter(destination_from_uri(args.capture_uri), args.endpoint_name, args.variant)
-        endpoint = LocalEndpoint(classifier, args.endpoint_name, variant_name=args.variant, capture=capture)
-        server = EndpointServer(endpoint, args.host, args.port)
+        settings = gunicorn_app.ServerSettings.from_environment(
+            workers=args.workers,
+            timeout=args.timeout,
+            max_inflight=args.max_inflight,
+            concurrency=args.model_concurrency,
+            http_threads=args.http_threads,
+            model_threads=args.threads,
+        )
+    except gunicorn_app.ServerSettingsError as exc:
+        print(f"imageflow serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        listener = bind_listener(args.host, args.port, settings.backlog)
     except PortInUseError as exc:
         print(f"imageflow serve: {exc.strerror}", file=sys.stderr)
         return 1
-    except (ModelLoadError, LabelMapError, ValueError) as exc:
+    factory = functools.partial(_build_endpoint, args, settings.model_threads)
+    try:
+        summary = gunicorn_app.preflight(factory)
+    except gunicorn_app.PreflightError as exc:
+        listener.close()
         print(f"imageflow serve: {exc}", file=sys.stderr)
         return 2
-
-    def _terminate(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt  # same clean path as Ctrl-C: stop serving, flush capture
-
-    if threading.current_thread() is threading.main_thread():  # signal handlers only install there
-        signal.signal(signal.SIGTERM, _terminate)
-    labels = ", ".join(classifier.labels)
-    print(f"serving endpoint {endpoint.endpoint_name!r} ({labels}) at {server.url}", flush=True)
-    if capture is not None:
-        print(f"data capture -> {capture.describe()}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    print(summary.banner(listener_url(listener)), flush=True)
+    print(settings.describe(), flush=True)
+    gunicorn_app.run(factory, settings, listener, verbose=args.verbose)
     return 0
+
+
+def _build_endpoint(args: argparse.Namespace, threads: int) -> LocalEndpoint:
+    """The endpoint ``imageflow serve`` serves (called once per worker, and once to check the model)."""
+    from imageflow.endpoint.capture import DataCaptureWriter, destination_from_uri
+    from imageflow.endpoint.model import ImageClassifier
+    from imageflow.endpoint.service import LocalEndpoint
+
+    classifier = ImageClassifier.from_files(args.model, args.labels, threads=threads)
+    capture = None
+    if args.capture_uri:
+        capture = DataCaptureWriter(destination_from_uri(args.capture_uri), args.endpoint_name, args.variant)
+    return LocalEndpoint(classifier, args.endpoint_name, variant_name=args.variant, capture=capture)

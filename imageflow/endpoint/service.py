@@ -3,7 +3,7 @@
 ``LocalEndpoint.invoke`` is what SageMaker runtime's ``InvokeEndpoint`` does for one hosted model: check the
 endpoint name and the request, run the model, record data capture, return the response body. Errors are
 raised as ``EndpointError`` subclasses carrying SageMaker runtime's error ``code``, ``http_status`` and
-``message``, so the HTTP server (``server.py``) and an in-process botocore hook can both turn them into
+``message``, so the HTTP application (``wsgi.py``) and an in-process botocore hook can both turn them into
 exactly what boto3 raises against AWS (``client.exceptions.ModelError`` / ``ValidationError``).
 
 Stable API (used in-process by the local runner)::
@@ -61,6 +61,14 @@ class ValidationError(EndpointError):
 
     code: str = "ValidationError"
     http_status: int = 400
+
+
+@dataclass(eq=False)
+class ThrottlingError(EndpointError):
+    """The endpoint is at capacity (HTTP 429): retry with back-off, as SageMaker runtime's clients do."""
+
+    code: str = "ThrottlingException"
+    http_status: int = 429
 
 
 @dataclass(eq=False)
