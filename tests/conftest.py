@@ -50,6 +50,6 @@ def _fresh_handler_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _clear() -> None:
-    from imageflow.runner.workflow import reset_handler_containers
+    from imageflow.runner.functions import reset_handler_containers
 
     reset_handler_containers()
