@@ -102,6 +102,8 @@ def cached_boto_clients() -> None:
     original = private.SFN_BOTO_CLIENT_FOR.load()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()  # what upstream's boto3.client() does first; the key needs it
         session = boto3.DEFAULT_SESSION
         key = (id(session), region, service, stubber.enabled, server_port())
         with _clients_lock:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from imageflow.tools.package_offline import copy_service, package_service
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
