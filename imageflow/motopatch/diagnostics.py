@@ -6,7 +6,8 @@ cause is the bare exception message (or ``Type(message)``), with no state and no
 cannot act on. With these patches the cause reads, for example::
 
     JSONDecodeError: Expecting value: line 1 column 1 (char 0) (in state 'Describe'; raised at
-    json/decoder.py:356 in raw_decode; called from moto/stepfunctions/.../string_to_json.py:41 in _eval_body)
+    json/decoder.py:355 in raw_decode; called from moto/stepfunctions/parser/asl/component/intrinsic/
+    function/statesfunction/json_manipulation/string_to_json.py:38 in _eval_body)
 """
 
 from __future__ import annotations
