@@ -9,7 +9,7 @@ CHECKOV_VENV := .venv-checkov
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export SLS_TELEMETRY_DISABLED := 1
 
-.PHONY: help setup demo test test-fast lint format package scan bench model local-up local-down clean
+.PHONY: help setup demo test test-fast lint format package scan bench moto-check model local-up local-down clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -79,6 +79,11 @@ bench: setup  ## Benchmarks: workflow vs bare model, report vs the original note
 	$(BIN)/python benchmarks/workflow_benchmark.py
 	$(BIN)/python benchmarks/report_benchmark.py
 	$(BIN)/python benchmarks/serve_benchmark.py
+
+# Not part of `make test`: it builds a second environment (minutes) and runs the patch tests there.
+MOTO_CHECK_VERSION ?= 5.2.4
+moto-check: setup  ## Every moto patch's test against another moto release (MOTO_CHECK_VERSION), in a throwaway venv
+	$(BIN)/python -m imageflow.motopatch.check --moto $(MOTO_CHECK_VERSION) --python $(PYTHON)
 
 model:  ## Re-export models/mobilenet_v2.onnx from the published weights (needs torch; see models/PROVENANCE.md)
 	bash models/export.sh

@@ -10,7 +10,7 @@ from typing import Any
 from handlers.common import aws
 from handlers.common.config import ClassifySettings
 from handlers.common.errors import InvalidImageDataError
-from handlers.common.events import parse_body, parse_image_ref, response
+from handlers.common.events import body_location, parse_body, parse_image_ref, response
 from handlers.common.inferences import best_prediction, parse_endpoint_response
 from handlers.common.observability import bind_invocation, logger
 
@@ -39,7 +39,7 @@ def _image_bytes(body: dict[str, Any], max_bytes: int) -> bytes:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = settings()
     body = parse_body(event)
-    bind_invocation(event, context, s3_uri=f"s3://{body['s3_bucket']}/{body['s3_key']}")
+    bind_invocation(event, context, s3_uri=body_location(body).uri)
 
     data = _image_bytes(body, config.max_image_bytes)
     content_type = body.get("content_type") or "image/png"

@@ -7,7 +7,7 @@ from typing import Any
 
 from handlers.common.config import ThresholdSettings
 from handlers.common.errors import InvalidInferencesError, ThresholdConfidenceNotMetError
-from handlers.common.events import parse_body, response
+from handlers.common.events import body_location, parse_body, response
 from handlers.common.inferences import best_prediction, meets_threshold, validate_probabilities
 from handlers.common.observability import bind_invocation, logger, metrics, record_confidence
 
@@ -21,7 +21,7 @@ def settings() -> ThresholdSettings:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     config = settings()
     body = parse_body(event)
-    image = f"s3://{body['s3_bucket']}/{body['s3_key']}"
+    image = body_location(body).uri
     bind_invocation(event, context, s3_uri=image)
     if "inferences" not in body:
         raise InvalidInferencesError(f"The body for {image} has no 'inferences': pass classify's output")

@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = REPO_ROOT / "samples"
-
-
-def make_image(
-    fmt: str = "PNG", size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30)
-) -> bytes:
-    """A small real image in ``fmt``."""
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, format=fmt)
-    return out.getvalue()
-
-
-def make_noise_image(fmt: str, size: tuple[int, int]) -> bytes:
-    """An incompressible image, to reach a given byte size with few pixels."""
-    out = io.BytesIO()
-    Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(out, format=fmt)
-    return out.getvalue()
+from tests.helpers import make_image
 
 
 @pytest.fixture
@@ -50,6 +29,6 @@ def _fresh_handler_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _clear() -> None:
-    from imageflow.runner.workflow import reset_handler_containers
+    from imageflow.runner.functions import reset_handler_containers
 
     reset_handler_containers()

@@ -79,6 +79,11 @@ def parse_body(event: object) -> dict[str, Any]:
     return body
 
 
+def body_location(body: Mapping[str, Any]) -> ImageLocation:
+    """The image a body (as ``parse_body`` returned it) is about."""
+    return ImageLocation(body["s3_bucket"], body["s3_key"])
+
+
 def parse_image_ref(body: Mapping[str, Any]) -> tuple[ImageLocation, str | None]:
     """Read the claim check (``image_ref``): where the image is and the ETag it had when serialized."""
     ref = _require_mapping(body["image_ref"], "The body's 'image_ref'")

@@ -1,4 +1,4 @@
-"""The local AWS API: moto's server with our fixes (``moto_fixes``) applied.
+"""The local AWS API: moto's server with the local cloud's patches (``imageflow.motopatch``) applied.
 
     python -m imageflow.localcloud.aws_server --port 5055 \\
         --lambda-env AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8080
@@ -55,13 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from moto import server  # deferred: importing moto is slow and --help should not pay for it
 
-    from imageflow.localcloud import moto_fixes
+    from imageflow.motopatch import index, local_cloud
 
     lambda_env = {"AWS_ENDPOINT_URL": f"http://{args.host}:{args.port}", **dict(args.lambda_env)}
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="imageflow-lambda-"))
     work_dir.mkdir(parents=True, exist_ok=True)
-    moto_fixes.configure_lambda_runtime(work_dir, lambda_env)
-    moto_fixes.apply_all()
+    local_cloud.configure_lambda_runtime(work_dir, lambda_env)
+    index.apply(index.LOCAL_CLOUD)
     print(f"local AWS API (moto with fixes) at http://{args.host}:{args.port}", flush=True)
     server.main(["--host", args.host, "--port", str(args.port)])
     return 0

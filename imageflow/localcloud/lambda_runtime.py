@@ -33,7 +33,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
+from imageflow.localcloud import lambda_bootstrap
+from imageflow.localcloud.lambda_bootstrap import error_document
+
+BOOTSTRAP = Path(lambda_bootstrap.__file__)
 # What the Lambda Python runtime ships besides the standard library (module names, not distributions).
 RUNTIME_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 MAX_LOG_TAIL_BYTES = 4096  # the size of the log tail Invoke returns with LogType=Tail
@@ -206,7 +209,7 @@ def _frame(request_id: str, logs: str, started: float) -> str:
 
 
 def _error_result(request_id: str, error_type: str, message: str, logs: str) -> InvocationResult:
-    payload = {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": []}
+    payload = error_document(error_type, message, request_id)
     return InvocationResult(json.dumps(payload).encode(), "Unhandled", logs, request_id)
 
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moto.s3.models import s3_backends
-
 from imageflow.endpoint.capture import CaptureDestination, DataCaptureWriter, LocalDirectoryDestination
 from imageflow.endpoint.service import LocalEndpoint
+from imageflow.motopatch.private import LocalS3
 from imageflow.runner.workflow import ACCOUNT, LocalWorkflow
 
 
@@ -26,7 +25,7 @@ class LocalBucketDestination:
     def __init__(self, bucket: str, prefix: str) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self._backend = s3_backends[ACCOUNT]["aws"]
+        self._backend = LocalS3(ACCOUNT)
 
     def put(self, key: str, body: bytes) -> None:
         self._backend.put_object(self.bucket, f"{self.prefix}/{key}", body)

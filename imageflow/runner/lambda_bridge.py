@@ -11,98 +11,88 @@ import contextlib
 import importlib
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from imageflow.localcloud.lambda_bootstrap import LambdaContext, exception_document
 from imageflow.runner.botocore_hooks import body_bytes, path_parameter, streaming, success
 from imageflow.runner.function_logs import function_output
+from imageflow.runner.functions import publishes_metrics
 
 Handler = Callable[[Any, Any], Any]
 
 
-@dataclass
-class LambdaContext:
-    """The attributes of the Lambda runtime's context object that handlers use."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int = 512
-    timeout_seconds: int = 30
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = ""
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_seconds
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
-    """The payload the Lambda Python runtime returns for an uncaught exception."""
-    return {
-        "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
-        "requestId": request_id,
-        "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)),
-    }
+@dataclass(frozen=True)
+class _Function:
+    handler: Handler
+    # a lock for handlers that must take one event at a time; a no-op otherwise
+    container: threading.Lock | contextlib.nullcontext[None]
+    timeout_seconds: int
+    memory_mb: int
 
 
 class FunctionRegistry:
     """Function names/ARNs -> handlers, and the in-process ``lambda.Invoke``.
 
     Invocations run concurrently, as Lambda runs concurrent events in separate containers,
-    except for functions registered ``exclusive``: their module state is process-wide here
-    (Powertools' metric set is shared by every Metrics instance), so two concurrent events
+    except for handlers that publish Powertools metrics: their module state is process-wide
+    here (Powertools' metric set is shared by every Metrics instance), so two concurrent events
     would flush each other's metrics. Those run one event at a time, like a single container.
     """
 
     def __init__(self, region: str, account: str) -> None:
         self.region = region
         self.account = account
-        self._handlers: dict[str, Handler] = {}
-        self._containers: dict[str, threading.Lock | contextlib.nullcontext[None]] = {}
+        self._functions: dict[str, _Function] = {}
 
     def arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
 
-    def register(self, name: str, handler: Handler | str, *, exclusive: bool = False) -> str:
-        """Register a handler (callable or ``module.function`` path); return the function's ARN."""
+    def register(self, name: str, handler: Handler | str, *, timeout_seconds: int = 30, memory_mb: int = 512) -> str:
+        """Register a handler (callable or ``path/module.function``); return the function's ARN."""
         if isinstance(handler, str):
             module_name, _, attribute = handler.rpartition(".")
             handler = getattr(importlib.import_module(module_name.replace("/", ".")), attribute)
-        self._handlers[name] = handler
-        self._containers[name] = threading.Lock() if exclusive else contextlib.nullcontext()
+        container = threading.Lock() if publishes_metrics(handler) else contextlib.nullcontext()
+        self._functions[name] = _Function(handler, container, timeout_seconds, memory_mb)
         return self.arn(name)
 
-    def _resolve(self, name_or_arn: str) -> tuple[str, Handler]:
+    def publishes_metrics(self, name: str) -> bool:
+        return not isinstance(self._functions[name].container, contextlib.nullcontext)
+
+    def _resolve(self, name_or_arn: str) -> tuple[str, _Function]:
         name = name_or_arn.split(":function:")[-1].split(":")[0]
         try:
-            return name, self._handlers[name]
+            return name, self._functions[name]
         except KeyError:
             raise LookupError(f"No local function named {name!r}") from None
 
+    def _context(self, name: str, function: _Function) -> LambdaContext:
+        return LambdaContext(
+            aws_request_id=str(uuid.uuid4()),
+            invoked_function_arn=self.arn(name),
+            function_name=name,
+            deadline_ms=int(time.time() * 1000) + function.timeout_seconds * 1000,
+            memory_limit_in_mb=str(function.memory_mb),
+            log_group_name=f"/aws/lambda/{name}",
+        )
+
     def invoke(self, name_or_arn: str, payload: bytes) -> tuple[bytes, str | None]:
         """Run the handler; return (response payload, FunctionError or None)."""
-        name, handler = self._resolve(name_or_arn)
-        context = LambdaContext(function_name=name, invoked_function_arn=self.arn(name))
+        name, function = self._resolve(name_or_arn)
+        context = self._context(name, function)
         try:
             # orjson: payloads carry inline images as long base64 strings.
             event = orjson.loads(payload) if payload else {}
-            with self._containers[name], function_output(name):
-                result = handler(event, context)
+            with function.container, function_output(name):
+                result = function.handler(event, context)
             return orjson.dumps(result), None
         except Exception as exc:
-            return orjson.dumps(error_payload(exc, context.aws_request_id)), "Unhandled"
+            return orjson.dumps(exception_document(exc, context.aws_request_id)), "Unhandled"
 
     def before_call(self, params: dict[str, Any], **_: Any) -> Any:
         """botocore ``before-call.lambda.Invoke`` handler."""

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moto.s3.exceptions import MissingBucket
-from moto.s3.models import s3_backends
-
+from imageflow.motopatch.private import BucketMissing, LocalS3
 from imageflow.runner.botocore_hooks import error, streaming, success
 
 # Request headers the bridge understands; any other one (Range, If-None-Match, SSE-C...) or
@@ -24,7 +22,7 @@ _KNOWN_HEADERS = {"user-agent", "x-amz-checksum-mode", "if-match"}
 
 class S3Bridge:
     def __init__(self, account: str, partition: str = "aws") -> None:
-        self._backend = s3_backends[account][partition]
+        self._backend = LocalS3(account, partition)
 
     def before_call(self, params: dict[str, Any], **_: Any) -> Any:
         """botocore ``before-call.s3.GetObject`` handler."""
@@ -34,19 +32,19 @@ class S3Bridge:
             return None
         bucket, key = request["Bucket"], request["Key"]
         try:
-            obj = self._backend.get_object(bucket, key)
-        except MissingBucket:
+            found = self._backend.get_object(bucket, key)
+        except BucketMissing:
             return error("NoSuchBucket", "The specified bucket does not exist", 404)
-        if obj is None:
+        if found is None:
             return error("NoSuchKey", "The specified key does not exist.", 404)
-        if "if-match" in headers and headers["if-match"].strip('"') != obj.etag.strip('"'):
+        value, etag, content_type = found
+        if "if-match" in headers and headers["if-match"].strip('"') != etag.strip('"'):
             return error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412)
-        value = obj.value
         return success(
             {
                 "Body": streaming(value),
                 "ContentLength": len(value),
-                "ETag": obj.etag,
-                "ContentType": obj.metadata.get("content-type", "binary/octet-stream"),
+                "ETag": etag,
+                "ContentType": content_type or "binary/octet-stream",
             }
         )

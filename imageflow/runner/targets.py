@@ -7,10 +7,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from moto.s3.models import s3_backends
-from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-
-from imageflow.runner import moto_speedups
+from imageflow.motopatch import speed
+from imageflow.motopatch.private import LocalS3, LocalStepFunctions
 from imageflow.runner.batch import Staged
 from imageflow.runner.inputs import ImageInput, upload_key
 from imageflow.runner.workflow import ACCOUNT, LocalWorkflow
@@ -18,7 +16,6 @@ from imageflow.runner.workflow import ACCOUNT, LocalWorkflow
 STACK_NAME = "image-classification-{stage}"
 STATE_MACHINE_OUTPUT = "ClassifyImageStateMachineArn"
 BUCKET_OUTPUT = "ImagesBucketName"
-_PARTITION = "aws"  # moto keys its global S3 backend by partition
 
 
 class StackLookupError(RuntimeError):
@@ -39,8 +36,8 @@ class LocalTarget:
         self.workflow = workflow
         self.run_id = run_id
         self.timeout = timeout
-        self._s3 = s3_backends[ACCOUNT][_PARTITION]
-        self._sfn = stepfunctions_parser_backends[ACCOUNT][workflow.region]
+        self._s3 = LocalS3(ACCOUNT)
+        self._sfn = LocalStepFunctions(ACCOUNT, workflow.region)
 
     def stage(self, index: int, item: ImageInput) -> Staged:
         key = upload_key(self.run_id, index, item)
@@ -48,18 +45,15 @@ class LocalTarget:
         return Staged(self.workflow.bucket, key, temporary=True)
 
     def start(self, execution_input: Mapping[str, Any], name: str) -> str:
-        execution = self._sfn.start_execution(
-            self.workflow.state_machine_arn, name=name, execution_input=json.dumps(execution_input)
-        )
-        return execution.exec_arn
+        return self._sfn.start_execution(self.workflow.state_machine_arn, name, json.dumps(execution_input))
 
     def describe(self, arn: str) -> Mapping[str, Any]:
-        if not moto_speedups.wait_for_end(arn, self.timeout):
+        if not speed.wait_for_end(arn, self.timeout):
             raise TimeoutError(f"execution still running after {self.timeout:.0f} s")
-        return self.workflow.execution(arn).to_describe_output()
+        return self._sfn.describe_execution(arn)
 
     def history(self, arn: str) -> Sequence[Mapping[str, Any]]:
-        return self.workflow.execution(arn).to_history_output()["events"]
+        return self._sfn.history(arn)
 
     def finish(self, arn: str | None, staged: Staged) -> None:
         if arn is not None:

@@ -8,35 +8,29 @@ in-process (``lambda_bridge``) and classify's endpoint call reaches the local mo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from moto import mock_aws
-from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
 from imageflow.endpoint.service import LocalEndpoint
-from imageflow.runner import moto_speedups
+from imageflow.motopatch import index as moto_patches
+from imageflow.motopatch import speed
+from imageflow.motopatch.private import LocalStepFunctions
 from imageflow.runner.definition import DEFINITION_PATH, load_definition, resolve_functions, to_json
 from imageflow.runner.endpoint_bridge import EndpointBridge
 from imageflow.runner.function_logs import routed_stdout
+from imageflow.runner.functions import load_service, reset_handler_containers
 from imageflow.runner.lambda_bridge import FunctionRegistry
 from imageflow.runner.s3_bridge import S3Bridge
 
 ACCOUNT = "123456789012"  # moto's default account
-SERVICE = "image-classification"
-HANDLERS = {
-    "serialize": "handlers.serialize.handler",
-    "classify": "handlers.classify.handler",
-    "threshold": "handlers.threshold.handler",
-}
-# Functions that publish Powertools metrics: one event at a time (see FunctionRegistry).
-METRIC_PUBLISHERS = frozenset({"threshold"})
 # Variables that would send boto3 past moto (e.g. after sourcing the local-cloud env file).
 _ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
 
@@ -54,43 +48,52 @@ class ExecutionResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-@contextmanager
+def _set_environment(values: Mapping[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@contextlib.contextmanager
 def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
     saved = {key: os.environ.get(key) for key in values}
     try:
-        for key, value in values.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set_environment(values)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set_environment(saved)
 
 
-def reset_handler_containers() -> None:
-    """Forget the handlers' cached clients and settings, as a new Lambda container would."""
-    import handlers.classify
-    import handlers.serialize
-    import handlers.threshold
-    from handlers.common import aws
-
-    for cached in (
-        aws.s3_client,
-        aws.sagemaker_runtime_client,
-        handlers.serialize.settings,
-        handlers.classify.settings,
-        handlers.threshold.settings,
-    ):
-        cached.cache_clear()
+@contextlib.contextmanager
+def _logger_level(name: str, level: int) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 class LocalWorkflow:
-    """Run the state machine locally. Use as ``with LocalWorkflow(endpoint) as workflow: ...``."""
+    """Run the state machine locally. Use as ``with LocalWorkflow(endpoint) as workflow: ...``.
+
+    Set-up is a sequence of steps (``SETUP_STEPS``), each registering its own undo on one
+    ``ExitStack``: if any step raises, what the earlier steps changed (environment, stdout,
+    ``mock_aws`` and with it boto3's default session) is put back before the error propagates.
+    """
+
+    SETUP_STEPS = (
+        "_quiet_interpreter_logs",
+        "_set_environment",
+        "_route_stdout",
+        "_start_moto",
+        "_register_functions",
+        "_create_bucket",
+        "_create_state_machine",
+    )
 
     def __init__(
         self,
@@ -107,13 +110,15 @@ class LocalWorkflow:
         self.endpoint = endpoint
         self.bucket = bucket
         self.region = region
-        self.state_machine_name = f"{SERVICE}-{stage}-classify-image"
+        self._service = load_service()
+        self.state_machine_name = f"{self._service.service}-{stage}-classify-image"
         self._stage = stage
         self._definition_path = definition_path
-        self._handlers = dict(HANDLERS, **(handlers or {}))
+        self._handlers = {key: function.handler for key, function in self._service.functions.items()}
+        self._handlers.update(handlers or {})
         self._env: dict[str, str | None] = {
             "ENDPOINT_NAME": endpoint.endpoint_name,
-            "POWERTOOLS_SERVICE_NAME": SERVICE,
+            "POWERTOOLS_SERVICE_NAME": self._service.service,
             # Handler logs would bury the progress display; raise the level to see them.
             "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             # No POWERTOOLS_METRICS_DISABLED: the EMF lines the threshold step prints go to its
@@ -126,57 +131,67 @@ class LocalWorkflow:
             self._env["THRESHOLD"] = str(threshold)
         if labels is not None:
             self._env["LABELS"] = ",".join(labels)
-        self._stack: list[Any] = []
+        self._exit_stack: contextlib.ExitStack | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> LocalWorkflow:
+        moto_patches.apply(moto_patches.IN_PROCESS)
+        with contextlib.ExitStack() as stack:
+            stack.callback(reset_handler_containers)  # undone last: the next workflow's containers start clean
+            for step in self.SETUP_STEPS:
+                getattr(self, step)(stack)
+            self._exit_stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        stack, self._exit_stack = self._exit_stack, None
+        if stack is not None:
+            stack.__exit__(*exc_info)
+
+    def _quiet_interpreter_logs(self, stack: contextlib.ExitStack) -> None:
         # moto logs every failed state with its whole parsed definition; outcomes are reported here.
-        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
-        env = _environment(self._env)
-        env.__enter__()
-        self._stack.append(env)
-        stdout = routed_stdout()  # handlers' prints go to their function's log, as on Lambda
-        stdout.__enter__()
-        self._stack.append(stdout)
-        moto_speedups.install()
-        mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
-        mock.start()
-        self._stack.append(mock)
+        stack.enter_context(_logger_level("moto.stepfunctions", logging.CRITICAL))
+
+    def _set_environment(self, stack: contextlib.ExitStack) -> None:
+        stack.enter_context(_environment(self._env))
+
+    def _route_stdout(self, stack: contextlib.ExitStack) -> None:
+        stack.enter_context(routed_stdout())  # handlers' prints go to their function's log, as on Lambda
+
+    def _start_moto(self, stack: contextlib.ExitStack) -> None:
+        # mock_aws replaces boto3's default session while it runs, and puts the previous one back
+        stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         reset_handler_containers()
 
+    def _register_functions(self, stack: contextlib.ExitStack) -> None:
         # moto's interpreter and the handlers create their clients from boto3's default
         # session, which mock_aws has just reset: hook it now, before any client exists.
         session = boto3.DEFAULT_SESSION or boto3.setup_default_session() or boto3.DEFAULT_SESSION
         self.functions = FunctionRegistry(self.region, ACCOUNT)
-        arns = {
-            key: self.functions.register(f"{SERVICE}-{self._stage}-{key}", handler, exclusive=key in METRIC_PUBLISHERS)
-            for key, handler in self._handlers.items()
-        }
+        self._arns = {}
+        for key, handler in self._handlers.items():
+            config = self._service.functions.get(key)
+            limits = {"timeout_seconds": config.timeout_seconds, "memory_mb": config.memory_mb} if config else {}
+            self._arns[key] = self.functions.register(self._service.function_name(key, self._stage), handler, **limits)
         session.events.register("before-call.lambda.Invoke", self.functions.before_call)
         session.events.register(
             "before-call.sagemaker-runtime.InvokeEndpoint", EndpointBridge(self.endpoint).before_call
         )
         session.events.register("before-call.s3.GetObject", S3Bridge(ACCOUNT).before_call)
-
         self.s3 = boto3.client("s3", region_name=self.region)
         self.sfn = boto3.client("stepfunctions", region_name=self.region)
+        self._local_sfn = LocalStepFunctions(ACCOUNT, self.region)
+
+    def _create_bucket(self, stack: contextlib.ExitStack) -> None:
         self.s3.create_bucket(Bucket=self.bucket)
-        definition = resolve_functions(load_definition(self._definition_path), arns.__getitem__)
+
+    def _create_state_machine(self, stack: contextlib.ExitStack) -> None:
+        definition = resolve_functions(load_definition(self._definition_path), self._arns.__getitem__)
         self.state_machine_arn = self.sfn.create_state_machine(
             name=self.state_machine_name,
             definition=to_json(definition),
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/{self.state_machine_name}-role",
         )["stateMachineArn"]
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        while self._stack:
-            item = self._stack.pop()
-            if hasattr(item, "stop"):
-                item.stop()
-            else:
-                item.__exit__(*exc_info)
-        reset_handler_containers()
 
     # -- running ---------------------------------------------------------------------------
     def put_image(self, key: str, data: bytes, content_type: str | None = None) -> None:
@@ -193,10 +208,10 @@ class LocalWorkflow:
     def wait(self, arn: str, *, timeout: float = 300.0, with_history: bool = False) -> ExecutionResult:
         """Block until the execution ends; return its result.
 
-        The interpreter signals the end (``moto_speedups``), so there is no polling; the
-        result itself still comes from ``DescribeExecution``, as a client would see it.
+        The interpreter signals the end (``motopatch.speed.execution_end_signal``), so there is
+        no polling; the result itself still comes from ``DescribeExecution``, as a client would see it.
         """
-        if not moto_speedups.wait_for_end(arn, timeout):
+        if not speed.wait_for_end(arn, timeout):
             raise TimeoutError(f"Execution {arn} still running after {timeout:.0f} s")
         description = self.sfn.describe_execution(executionArn=arn)
         output = description.get("output")
@@ -221,9 +236,13 @@ class LocalWorkflow:
             events.extend(page["events"])
         return events
 
-    def execution(self, arn: str) -> Any:
-        """moto's own record of an execution (what its API serialises), for fast local reads."""
-        return stepfunctions_parser_backends[ACCOUNT][self.region].describe_execution(arn)
+    def describe_execution(self, arn: str) -> dict[str, Any]:
+        """``DescribeExecution`` read from moto's own record, without the API round trip (fast local reads)."""
+        return self._local_sfn.describe_execution(arn)
+
+    def execution_history(self, arn: str) -> list[dict[str, Any]]:
+        """``GetExecutionHistory`` read from moto's own record."""
+        return self._local_sfn.history(arn)
 
     def forget(self, arn: str) -> None:
         """Drop a finished execution from moto's memory.
@@ -231,7 +250,5 @@ class LocalWorkflow:
         moto keeps every execution forever (and scans them all on each describe call), so a
         long run would grow in memory and slow down; results are already collected here.
         """
-        moto_speedups.discard(arn)
-        backend = stepfunctions_parser_backends[ACCOUNT][self.region]
-        machine = backend.describe_state_machine(self.state_machine_arn)
-        machine.executions[:] = [execution for execution in machine.executions if execution.execution_arn != arn]
+        speed.discard(arn)
+        self._local_sfn.forget_execution(self.state_machine_arn, arn)

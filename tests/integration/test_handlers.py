@@ -31,9 +31,8 @@ from handlers.common.errors import (
     ProbabilityOutOfRangeError,
     ThresholdConfidenceNotMetError,
 )
-from tests.conftest import make_image, make_noise_image
+from tests.helpers import make_image, make_noise_image, png_header_only
 from tests.integration.scripted_endpoint import fault, ok, scripted_endpoint
-from tests.unit.test_images import _png_header_only
 
 BUCKET = "images"
 STEP_FUNCTIONS_STATE_LIMIT = 256 * 1024
@@ -84,7 +83,7 @@ def test_serialize_keeps_the_state_under_256_kib_for_large_images(s3: Any, megab
         (b"", EmptyImageError),
         (b"%PDF-1.4 not an image", NotAnImageError),
         (make_noise_image("JPEG", (64, 64))[:900], CorruptImageError),
-        (_png_header_only(30_000, 30_000), DecompressionBombError),
+        (png_header_only(30_000, 30_000), DecompressionBombError),
     ],
 )
 def test_serialize_rejects_bad_objects_by_name(s3: Any, data: bytes, error: type[Exception]) -> None:

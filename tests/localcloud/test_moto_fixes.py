@@ -1,4 +1,4 @@
-"""One test per fix in imageflow/localcloud/moto_fixes.py: the AWS behaviour each one restores.
+"""One test per local cloud patch in imageflow/motopatch/ (see its index): the AWS behaviour each one restores.
 
 They talk to our AWS API server (moto + fixes) in a subprocess through real boto3, so the patches never
 touch the moto used in-process by other tests.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import zipfile
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from localcloud_helpers import start_aws_server
+from localcloud_helpers import client, start_aws_server
 
 from imageflow.localcloud.services import free_port
 
@@ -38,23 +39,11 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
                 {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
             ],
         }
-        _client("iam", aws).create_role(RoleName="test-role", AssumeRolePolicyDocument=json.dumps(trust))
+        client("iam", aws).create_role(RoleName="test-role", AssumeRolePolicyDocument=json.dumps(trust))
         yield aws
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _client(service: str, aws: dict[str, str]) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=aws["AWS_ENDPOINT_URL"],
-        region_name=aws["AWS_REGION"],
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
 
 
 def _create_stack(cfn: Any, name: str, template: dict[str, Any]) -> dict[str, Any]:
@@ -85,7 +74,7 @@ def _zip(files: dict[str, str]) -> bytes:
 
 
 def test_validate_template_ignores_cfn_lint_warnings(aws: dict[str, str]) -> None:
-    cfn = _client("cloudformation", aws)
+    cfn = client("cloudformation", aws)
     # W3005: DependsOn repeats a dependency the GetAtt already creates (as serverless-step-functions emits).
     template = {
         "Resources": {
@@ -105,7 +94,7 @@ def test_validate_template_ignores_cfn_lint_warnings(aws: dict[str, str]) -> Non
 
 
 def test_fn_sub_substitutes_digit_leading_variables(aws: dict[str, str]) -> None:
-    cfn = _client("cloudformation", aws)
+    cfn = client("cloudformation", aws)
     template = {
         "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {
@@ -126,7 +115,7 @@ def test_fn_sub_substitutes_digit_leading_variables(aws: dict[str, str]) -> None
 
 
 def test_no_value_removes_an_optional_policy_from_a_role(aws: dict[str, str]) -> None:
-    cfn = _client("cloudformation", aws)
+    cfn = client("cloudformation", aws)
     policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
     template = {
         "Conditions": {"Never": {"Fn::Equals": ["a", "b"]}},
@@ -152,11 +141,11 @@ def test_no_value_removes_an_optional_policy_from_a_role(aws: dict[str, str]) ->
     }
     stack = _create_stack(cfn, "no-value", template)  # stock moto: HTTP 500 (None in the Policies list)
     assert stack["StackStatus"] == "CREATE_COMPLETE"
-    assert _client("iam", aws).list_role_policies(RoleName="no-value-role")["PolicyNames"] == ["always"]
+    assert client("iam", aws).list_role_policies(RoleName="no-value-role")["PolicyNames"] == ["always"]
 
 
 def test_update_change_set_refreshes_outputs(aws: dict[str, str]) -> None:
-    cfn = _client("cloudformation", aws)
+    cfn = client("cloudformation", aws)
     first = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}
     _create_stack(cfn, "change-set-outputs", first)
     second = {
@@ -175,7 +164,7 @@ def test_update_change_set_refreshes_outputs(aws: dict[str, str]) -> None:
 
 
 def test_state_machine_executions_run(aws: dict[str, str]) -> None:
-    sfn = _client("stepfunctions", aws)
+    sfn = client("stepfunctions", aws)
     definition = json.dumps(PASS_MACHINE)
     arn = sfn.create_state_machine(name="runs", definition=definition, roleArn=ROLE_ARN)["stateMachineArn"]
     execution_arn = sfn.start_execution(stateMachineArn=arn, name="first", input="{}")["executionArn"]
@@ -185,7 +174,7 @@ def test_state_machine_executions_run(aws: dict[str, str]) -> None:
 
 
 def test_unnamed_executions_get_unique_names(aws: dict[str, str]) -> None:
-    sfn = _client("stepfunctions", aws)
+    sfn = client("stepfunctions", aws)
     definition = json.dumps(PASS_MACHINE)
     arn = sfn.create_state_machine(name="unnamed", definition=definition, roleArn=ROLE_ARN)["stateMachineArn"]
     first = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
@@ -195,7 +184,7 @@ def test_unnamed_executions_get_unique_names(aws: dict[str, str]) -> None:
 
 
 def test_cloudformation_state_machine_is_executable(aws: dict[str, str]) -> None:
-    cfn, sfn = _client("cloudformation", aws), _client("stepfunctions", aws)
+    cfn, sfn = client("cloudformation", aws), client("stepfunctions", aws)
     template = {
         "Resources": {
             "Machine": {
@@ -211,7 +200,7 @@ def test_cloudformation_state_machine_is_executable(aws: dict[str, str]) -> None
 
 
 def test_cloudformation_function_keeps_its_layer(aws: dict[str, str]) -> None:
-    s3, cfn, lam = _client("s3", aws), _client("cloudformation", aws), _client("lambda", aws)
+    s3, cfn, lam = client("s3", aws), client("cloudformation", aws), client("lambda", aws)
     s3.create_bucket(Bucket="layer-code")
     s3.put_object(Bucket="layer-code", Key="layer.zip", Body=_zip({"python/shared_lib.py": "VALUE = 'from layer'\n"}))
     s3.put_object(
@@ -276,7 +265,7 @@ def _importable(name):
 
 
 def test_invoke_runs_deployed_code_like_the_lambda_runtime(aws: dict[str, str], function_code: bytes) -> None:
-    lam = _client("lambda", aws)
+    lam = client("lambda", aws)
     lam.create_function(
         FunctionName="runtime-check",
         Runtime="python3.12",
@@ -308,7 +297,7 @@ def test_invoke_runs_deployed_code_like_the_lambda_runtime(aws: dict[str, str], 
 
 
 def test_state_machine_catches_the_handler_error_by_class_name(aws: dict[str, str], function_code: bytes) -> None:
-    lam, sfn = _client("lambda", aws), _client("stepfunctions", aws)
+    lam, sfn = client("lambda", aws), client("stepfunctions", aws)
     arn = lam.create_function(
         FunctionName="catch-check",
         Runtime="python3.12",
@@ -341,7 +330,7 @@ def test_state_machine_catches_the_handler_error_by_class_name(aws: dict[str, st
 
 
 def test_logs_reach_cloudwatch(aws: dict[str, str], function_code: bytes, tmp_path: Path) -> None:
-    lam, logs = _client("lambda", aws), _client("logs", aws)
+    lam, logs = client("lambda", aws), client("logs", aws)
     lam.create_function(
         FunctionName="logs-check",
         Runtime="python3.12",
@@ -354,3 +343,23 @@ def test_logs_reach_cloudwatch(aws: dict[str, str], function_code: bytes, tmp_pa
     messages = [event["message"] for event in events]
     assert "log line from the handler" in messages
     assert any(message.startswith("REPORT RequestId:") for message in messages)
+
+
+def test_a_pass_state_given_bad_json_names_the_exception_state_and_place(aws: dict[str, str]) -> None:
+    sfn = client("stepfunctions", aws)
+    definition = {
+        "StartAt": "Describe",
+        "States": {
+            "Describe": {"Type": "Pass", "Parameters": {"detail.$": "States.StringToJson($.text)"}, "End": True}
+        },
+    }
+    arn = sfn.create_state_machine(name="bad-json", definition=json.dumps(definition), roleArn=ROLE_ARN)
+    started = sfn.start_execution(stateMachineArn=arn["stateMachineArn"], input=json.dumps({"text": "not json"}))
+    failed = _wait_execution(sfn, started["executionArn"])
+    assert (failed["status"], failed["error"]) == ("FAILED", "States.Runtime")
+    # stock moto: "JSONDecodeError(Expecting value: line 1 column 1 (char 0))", no state and no place
+    assert failed["cause"].startswith("JSONDecodeError: Expecting value: line 1 column 1 (char 0) (")
+    assert "in state 'Describe'" in failed["cause"]
+    assert re.search(
+        r"raised at json/\w+\.py:\d+ in \w+; called from moto/stepfunctions/\S+\.py:\d+ in \w+", failed["cause"]
+    )

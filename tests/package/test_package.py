@@ -21,7 +21,7 @@ import pytest
 from imageflow.tools.cfn_template import EvaluatedTemplate
 from imageflow.tools.package_offline import VariantPackager
 from imageflow.tools.security_scan import VARIANTS
-from tests.conftest import REPO_ROOT
+from tests.helpers import REPO_ROOT
 from tests.package.conftest import STAGE
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package")]

@@ -12,7 +12,7 @@ import pytest
 from imageflow.endpoint.model import ImageClassifier
 from imageflow.endpoint.service import MAX_PAYLOAD_BYTES, LocalEndpoint
 from imageflow.endpoint.wsgi import EndpointApp
-from tests.conftest import make_image
+from tests.helpers import make_image
 
 NAME = "wsgi-endpoint"
 

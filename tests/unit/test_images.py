@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import pytest
 from PIL import Image
@@ -17,7 +15,7 @@ from handlers.common.errors import (
     NotAnImageError,
 )
 from handlers.common.images import inspect_image, shrink_for_endpoint
-from tests.conftest import make_image, make_noise_image
+from tests.helpers import make_image, make_noise_image, png_header_only
 
 LIMITS = {"max_bytes": 5_000_000, "max_pixels": 10_000_000}
 
@@ -66,22 +64,11 @@ def test_bytes_over_the_limit() -> None:
         inspect_image(make_image("PNG"), max_bytes=100, max_pixels=10_000)
 
 
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG that declares huge dimensions in a few bytes: the shape of a decompression bomb."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 # 12,000 px square is under Pillow's own hard limit (2 x Image.MAX_IMAGE_PIXELS), 30,000 is above it: Pillow
 # then refuses at open, and the message must still name the project's limit, not Pillow's.
 @pytest.mark.parametrize("side", [4_000, 12_000, 30_000, 100_000])
 def test_a_decompression_bomb_is_rejected_with_the_configured_limit(side: int) -> None:
-    bomb = _png_header_only(side, side)
+    bomb = png_header_only(side, side)
     assert len(bomb) < 2_000
     with pytest.raises(DecompressionBombError) as raised:
         inspect_image(bomb, name="s3://b/bomb.png", **LIMITS)

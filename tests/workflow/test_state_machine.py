@@ -16,7 +16,7 @@ import pytest
 from imageflow.endpoint.model import ImageClassifier
 from imageflow.endpoint.service import EndpointError, LocalEndpoint, ModelError
 from imageflow.runner.workflow import ExecutionResult, LocalWorkflow
-from tests.conftest import SAMPLES, make_noise_image
+from tests.helpers import SAMPLES, make_noise_image
 
 
 @pytest.fixture(scope="module")

@@ -1,48 +1,32 @@
-"""Every change we make to moto's behaviour, in one place.
+"""Patches that let a Serverless deployment run end to end on a moto server: the local cloud.
 
-Stock moto (5.2.x) cannot take a Serverless deployment and run its state machine end to end. Each function
-below works around one upstream behaviour, names it, and is covered by its own test in
-``tests/localcloud/test_moto_fixes.py``. ``apply_all`` applies them once (idempotent); ``aws_server`` calls
-it before serving, and nothing else in the project patches moto.
-
-Remove a fix when the moto release pinned in requirements-dev.txt no longer needs it (its test will
-still pass against stock moto then).
+Stock moto (5.2.x) cannot take a Serverless deployment and run its state machine end to end. Each patch
+below works around one upstream behaviour; the patch index (``imageflow.motopatch.index``) lists them with
+their tests (``tests/localcloud/test_moto_fixes.py``, against a real server process) and when each can go.
+``aws_server`` applies them before serving.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import re
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from imageflow.localcloud.lambda_runtime import CodeArchive, FunctionSpec, LocalLambdaRuntime, log_tail
+from imageflow.motopatch import private
+from imageflow.motopatch.applied import once
 
-_applied: set[str] = set()
-_lock = threading.Lock()
 _runtime: LocalLambdaRuntime | None = None
-
-
-def _once(fix: Callable[[], None]) -> Callable[[], None]:
-    @functools.wraps(fix)
-    def apply() -> None:
-        with _lock:
-            if fix.__name__ in _applied:
-                return
-            fix()
-            _applied.add(fix.__name__)
-
-    return apply
 
 
 # -- CloudFormation ------------------------------------------------------------------------------------
 
 
-@_once
+@once
 def validate_template_errors_only() -> None:
     """ValidateTemplate fails only on cfn-lint *errors*.
 
@@ -50,20 +34,18 @@ def validate_template_errors_only() -> None:
     ``ValidateTemplate`` raises on the first, so a warning such as W3005 (the redundant DependsOn that
     serverless-step-functions adds) rejects a template AWS accepts.
     """
-    from moto.cloudformation.models import CloudFormationBackend
-
-    original = CloudFormationBackend.validate_template
+    original = private.CFN_VALIDATE_TEMPLATE.load()
 
     def validate_template(self: Any, template: str) -> list[Any]:
         return [match for match in original(self, template) if match.rule.id.startswith("E")]
 
-    CloudFormationBackend.validate_template = validate_template
+    private.CFN_VALIDATE_TEMPLATE.replace(validate_template)
 
 
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 
 
-@_once
+@once
 def fn_sub_any_variable_name() -> None:
     """``Fn::Sub`` with a variable map substitutes every variable name, including digit-leading ones.
 
@@ -71,9 +53,7 @@ def fn_sub_any_variable_name() -> None:
     identifiers cannot start with a digit, so ``${97d27463...}`` (the names serverless-step-functions
     generates for the Lambda ARNs in a state machine definition) stays in the definition unresolved.
     """
-    from moto.cloudformation import parsing
-
-    original = parsing.clean_json
+    original = private.CFN_CLEAN_JSON.load()
 
     def clean_json(resource_json: Any, resources_map: Any) -> Any:
         sub = resource_json.get("Fn::Sub") if isinstance(resource_json, dict) else None
@@ -89,10 +69,10 @@ def fn_sub_any_variable_name() -> None:
         return original(resource_json, resources_map)
 
     # clean_json recurses through the module attribute, so nested Fn::Sub are fixed too.
-    parsing.clean_json = clean_json
+    private.CFN_CLEAN_JSON.replace(clean_json)
 
 
-@_once
+@once
 def no_value_removes_list_items() -> None:
     """``AWS::NoValue`` in a list removes the item, as it removes a property.
 
@@ -101,9 +81,7 @@ def no_value_removes_list_items() -> None:
     ``Fn::If: [Condition, {PolicyName: ...}, Ref: AWS::NoValue]`` in a role's ``Policies`` fails the
     deployment (``TypeError: 'NoneType' object is not subscriptable`` in the IAM role's creation).
     """
-    from moto.cloudformation import parsing
-
-    original = parsing.clean_json
+    original = private.CFN_CLEAN_JSON.load()
 
     def clean_json(resource_json: Any, resources_map: Any) -> Any:
         cleaned = original(resource_json, resources_map)
@@ -111,10 +89,11 @@ def no_value_removes_list_items() -> None:
             return [item for item in cleaned if item is not None]  # a template has no null list items
         return cleaned
 
-    parsing.clean_json = clean_json
+    # clean_json recurses through the module attribute, so nested lists are cleaned too.
+    private.CFN_CLEAN_JSON.replace(clean_json)
 
 
-@_once
+@once
 def change_set_refreshes_outputs() -> None:
     """Executing an UPDATE change set recomputes the stack's template, parameters and Outputs.
 
@@ -122,9 +101,7 @@ def change_set_refreshes_outputs() -> None:
     the previous template, so after ``sls deploy`` DescribeStacks has no ``ClassifyImageStateMachineArn``
     and ``sls invoke stepf`` reports that the state machine does not exist.
     """
-    from moto.cloudformation.models import CloudFormationBackend
-
-    original = CloudFormationBackend.execute_change_set
+    original = private.CFN_EXECUTE_CHANGE_SET.load()
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
         change_set = self.change_sets.get(change_set_name) or next(
@@ -140,25 +117,23 @@ def change_set_refreshes_outputs() -> None:
             stack.parameters = change_set.parameters
         stack.output_map = stack._create_output_map()
 
-    CloudFormationBackend.execute_change_set = execute_change_set
+    private.CFN_EXECUTE_CHANGE_SET.replace(execute_change_set)
 
 
 # -- Step Functions ------------------------------------------------------------------------------------
 
 
-@_once
+@once
 def enable_state_machine_execution() -> None:
     """Turn on moto's ASL interpreter (``stepfunctions.execute_state_machine``) for this process.
 
     Upstream default: executions are recorded but never run, and ``DescribeExecution`` stays RUNNING (or
     reports a canned SUCCEEDED), so ``sls invoke stepf`` never shows the workflow's real outcome.
     """
-    from moto.core.config import default_user_config
-
-    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+    private.DEFAULT_USER_CONFIG.load().setdefault("stepfunctions", {})["execute_state_machine"] = True
 
 
-@_once
+@once
 def cloudformation_state_machines_are_executable() -> None:
     """State machines created by CloudFormation land in the backend that executes them.
 
@@ -166,11 +141,9 @@ def cloudformation_state_machines_are_executable() -> None:
     ``stepfunctions_parser_backends`` while ``StateMachine.*_from_cloudformation_json`` write to
     ``stepfunctions_backends``; a deployed state machine is then invisible to StartExecution.
     """
-    from moto.core.config import default_user_config
-    from moto.stepfunctions import models
-    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
-
-    plain_backends = models.stepfunctions_backends
+    default_user_config = private.DEFAULT_USER_CONFIG.load()
+    stepfunctions_parser_backends = private.SFN_PARSER_BACKENDS.load()
+    plain_backends = private.SFN_PLAIN_BACKENDS.load()
 
     class _ExecutableBackends:
         # The CloudFormation hooks look up the module global ``stepfunctions_backends[account][region]``
@@ -182,26 +155,24 @@ def cloudformation_state_machines_are_executable() -> None:
         def __getattr__(self, name: str) -> Any:
             return getattr(plain_backends, name)
 
-    models.stepfunctions_backends = _ExecutableBackends()
+    private.SFN_PLAIN_BACKENDS.replace(_ExecutableBackends())
 
 
-@_once
+@once
 def start_execution_generates_name() -> None:
     """StartExecution without a ``name`` gets a fresh UUID, as on AWS.
 
     Upstream: the execution backend uses ``None`` as the name, so the ARN ends in ``:None`` and the
     second unnamed start (every ``sls invoke stepf`` passes no name) fails with ExecutionAlreadyExists.
     """
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
-    original = StepFunctionsParserBackend.start_execution
+    original = private.SFN_START_EXECUTION.load()
 
     def start_execution(
         self: Any, state_machine_arn: str, name: Any = None, execution_input: Any = None, trace_header: Any = None
     ) -> Any:
         return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
 
-    StepFunctionsParserBackend.start_execution = start_execution
+    private.SFN_START_EXECUTION.replace(start_execution)
 
 
 # -- Lambda --------------------------------------------------------------------------------------------
@@ -214,7 +185,7 @@ def configure_lambda_runtime(work_dir: Path, extra_env: Mapping[str, str]) -> Lo
     return _runtime
 
 
-@_once
+@once
 def lambda_invoke_runs_deployed_code() -> None:
     """Invoke runs the function's deployed zip (with its layers) in a Python subprocess, without Docker.
 
@@ -223,11 +194,14 @@ def lambda_invoke_runs_deployed_code() -> None:
     responses. Errors now come back as the Lambda runtime reports them: ``FunctionError: Unhandled`` and an
     ``errorType``/``errorMessage`` payload, so the state machine's Retry/Catch match the exception's class.
     """
-    from moto.awslambda.models import LambdaFunction, lambda_backends
+    lambda_backends = private.LAMBDA_BACKENDS.load()
+    private.LAMBDA_SAVE_LOGS.load()
+    private.LAMBDA_LAYERS_BY_ARN.load()
+    private.LOGS_ENSURE_GROUP.load()
 
     def invoke(self: Any, body: str | bytes, request_headers: Any, response_headers: Any) -> bytes:
         if _runtime is None:
-            raise RuntimeError("call moto_fixes.configure_lambda_runtime() before invoking functions")
+            raise RuntimeError("call local_cloud.configure_lambda_runtime() before invoking functions")
         if request_headers.get("x-amz-invocation-type") == "DryRun":
             return b""
         event = body.encode("utf-8") if isinstance(body, str) else (body or b"{}")
@@ -244,10 +218,10 @@ def lambda_invoke_runs_deployed_code() -> None:
             response_headers["x-amz-log-result"] = base64.b64encode(log_tail(result.logs).encode()).decode()
         return result.payload
 
-    LambdaFunction.invoke = invoke
+    private.LAMBDA_INVOKE.replace(invoke)
 
 
-@_once
+@once
 def cloudformation_functions_keep_layers() -> None:
     """CloudFormation-created functions get their ``Layers`` and layer versions their ``LayerName``.
 
@@ -256,11 +230,10 @@ def cloudformation_functions_keep_layers() -> None:
     ``LayerVersion`` has no ``physical_resource_id``, so ``Ref`` yields the Python object's repr instead of
     the layer version ARN; and its ``LayerName`` property is ignored for a generated name.
     """
-    from moto.awslambda.models import LambdaFunction, LayerVersion
+    layer_version = private.LAMBDA_LAYER_VERSION.load()
+    layer_version.physical_resource_id = property(lambda self: self.arn)  # Ref -> the version ARN, as on AWS
 
-    LayerVersion.physical_resource_id = property(lambda self: self.arn)  # Ref -> the version ARN, as on AWS
-
-    create_layer = LayerVersion.create_from_cloudformation_json.__func__
+    create_layer = private.LAMBDA_LAYER_FROM_CFN.load()
 
     def create_layer_version(cls: Any, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kw: Any):
         properties = cloudformation_json["Properties"]
@@ -269,9 +242,10 @@ def cloudformation_functions_keep_layers() -> None:
             layer.compatible_architectures = properties["CompatibleArchitectures"]
         return layer
 
-    LayerVersion.create_from_cloudformation_json = classmethod(create_layer_version)
+    private.LAMBDA_LAYER_FROM_CFN.replace(classmethod(create_layer_version))
 
-    create_function = LambdaFunction.create_from_cloudformation_json.__func__
+    create_function = private.LAMBDA_CREATE_FROM_CFN.load()
+    private.LAMBDA_LAYERS_DATA.load()
 
     def create_function_with_layers(
         cls: Any, resource_name: str, cloudformation_json: dict[str, Any], *args: Any, **kw: Any
@@ -284,7 +258,7 @@ def cloudformation_functions_keep_layers() -> None:
             function.architectures = properties["Architectures"]
         return function
 
-    LambdaFunction.create_from_cloudformation_json = classmethod(create_function_with_layers)
+    private.LAMBDA_CREATE_FROM_CFN.replace(classmethod(create_function_with_layers))
 
 
 def _invoke_and_log(function: Any, spec: FunctionSpec, event: bytes) -> Any:
@@ -312,27 +286,3 @@ def _function_spec(function: Any, backend: Any) -> FunctionSpec:
         code=CodeArchive(function.code_sha_256, function.code_bytes),
         layers=tuple(layers),
     )
-
-
-ALL_FIXES: tuple[Callable[[], None], ...] = (
-    validate_template_errors_only,
-    fn_sub_any_variable_name,
-    no_value_removes_list_items,
-    change_set_refreshes_outputs,
-    enable_state_machine_execution,
-    cloudformation_state_machines_are_executable,
-    start_execution_generates_name,
-    cloudformation_functions_keep_layers,
-    lambda_invoke_runs_deployed_code,
-)
-
-
-def apply_all() -> None:
-    """Apply every fix (safe to call more than once)."""
-    for fix in ALL_FIXES:
-        fix()
-
-
-def describe() -> str:
-    """One line per fix, for ``--help`` and logs."""
-    return "\n".join(f"- {fix.__name__}: {(fix.__doc__ or '').strip().splitlines()[0]}" for fix in ALL_FIXES)
