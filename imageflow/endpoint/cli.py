@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Any
 
 from imageflow.endpoint.paths import DEFAULT_LABELS_PATH, DEFAULT_MODEL_PATH
 
@@ -32,8 +33,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=os.environ.get("ENDPOINT_NAME") or DEFAULT_ENDPOINT_NAME,
         help="endpoint name to answer to (default: $ENDPOINT_NAME or %(default)s)",
     )
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_PATH), help="ONNX model file (default: %(default)s)")
-    parser.add_argument("--labels", default=str(DEFAULT_LABELS_PATH), help="label map JSON (default: %(default)s)")
+    parser.add_argument(
+        "--model",
+        help="model version directory (default: the registry's approved version, see `imageflow models list`); "
+        f"an ImageNet .onnx file is served with --labels (e.g. {DEFAULT_MODEL_PATH.name})",
+    )
+    parser.add_argument(
+        "--labels", help=f"label map JSON for an ImageNet .onnx --model (default: {DEFAULT_LABELS_PATH.name})"
+    )
     parser.add_argument(
         "--capture-uri",
         help="write SageMaker data capture to s3://bucket/prefix (S3 endpoint from boto3's usual "
@@ -51,13 +58,13 @@ def serve(args: argparse.Namespace) -> int:
     # `serve` should pay for loading onnxruntime
     from imageflow.endpoint.capture import DataCaptureWriter, destination_from_uri
     from imageflow.endpoint.labels import LabelMapError
-    from imageflow.endpoint.model import ImageClassifier, ModelLoadError
+    from imageflow.endpoint.model import ModelLoadError
     from imageflow.endpoint.server import EndpointServer, PortInUseError
     from imageflow.endpoint.service import LocalEndpoint
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        classifier = ImageClassifier.from_files(args.model, args.labels, threads=args.threads)
+        classifier = _classifier(args)
         capture = None
         if args.capture_uri:
             capture = DataCaptureWriter(destination_from_uri(args.capture_uri), args.endpoint_name, args.variant)
@@ -86,3 +93,17 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _classifier(args: argparse.Namespace) -> Any:
+    """A model version directory (default: the approved one), or an ImageNet .onnx file with a label map."""
+    from pathlib import Path
+
+    from imageflow.endpoint.model import ImageClassifier
+    from imageflow.registry.resolve import load_served_classifier
+
+    if args.model and Path(args.model).is_file():
+        return ImageClassifier.from_files(args.model, args.labels or DEFAULT_LABELS_PATH, threads=args.threads)
+    if args.labels:
+        raise ValueError("--labels applies to an ImageNet .onnx --model file; a version directory has labels.json")
+    return load_served_classifier(Path(args.model) if args.model else None, threads=args.threads)

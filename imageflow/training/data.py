@@ -82,11 +82,13 @@ def load_dataset(
     *,
     validation_share: float = DEFAULT_VALIDATION_SHARE,
     seed: int = 0,
+    for_training: bool = True,
 ) -> Dataset:
     """Read and check a dataset in the lst or folder-per-class layout (see the module docstring).
 
     ``labels`` names the classes in output order; lst files carry only indices, so they need it, and a
-    folder layout defaults to its sorted folder names.
+    folder layout defaults to its sorted folder names. ``for_training=False`` (evaluation) allows a class
+    without images and holds nothing out.
     """
     root = Path(root)
     if not root.is_dir():
@@ -96,6 +98,8 @@ def load_dataset(
     else:
         layout, train, validation, names = "folders", *_read_folder_layout(root, labels)
     _check_no_duplicates([*train, *validation], root)
+    if not for_training:
+        return Dataset(root, layout, tuple(names), tuple(train), tuple(validation), "none (evaluation)")
     _check_every_class_has_images(train, names, root)
     if validation:
         source = "validation channel"
@@ -250,6 +254,22 @@ def _read_class_folders(folder: Path, labels: Sequence[str], display_root: Path)
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 raise DatasetError(f"{where}: not an image file (expected one of {sorted(IMAGE_SUFFIXES)})")
             examples.append(_example(path.resolve(), index_of[sub.name], where, where))
+    return examples
+
+
+def read_image_folder(folder: Path, label: int, display_root: Path | None = None) -> list[Example]:
+    """Every image under ``folder`` (recursively) with one label; any other file is an error."""
+    if not folder.is_dir():
+        raise DatasetError(f"{folder} does not exist or is not a folder")
+    root = display_root or folder.parent
+    examples = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        where = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise DatasetError(f"{where}: not an image file (expected one of {sorted(IMAGE_SUFFIXES)})")
+        examples.append(_example(path.resolve(), label, where, where))
+    if not examples:
+        raise DatasetError(f"{folder} holds no image")
     return examples
 
 
