@@ -40,8 +40,11 @@ def fit_inverse_temperature(pipeline: object, features: np.ndarray, targets: np.
     """scikit-learn's temperature scaling of the fitted head on held-out data; returns 1/T."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import KFold
 
-    calibrated = CalibratedClassifierCV(FrozenEstimator(pipeline), method="temperature")
+    # a frozen head is not refitted, so the folds only order its predictions: two plain folds work for any
+    # class sizes, where the default stratified five need five images of every class
+    calibrated = CalibratedClassifierCV(FrozenEstimator(pipeline), method="temperature", cv=KFold(n_splits=2))
     calibrated.fit(features, targets)
     return float(calibrated.calibrated_classifiers_[0].calibrators[0].beta_)
 
