@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "version"
             load = os.getloadavg()[0]
+            cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             subprocess.run(
                 [str(imageflow), "train", str(DATA), "--out", str(out), "--no-register", "-q"],
@@ -41,6 +43,8 @@ def main() -> int:
                 stdout=subprocess.DEVNULL,
             )
             wall = time.perf_counter() - started
+            cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
             metadata = json.loads((out / "metadata.json").read_text())
         worst = max(worst, wall)
         timings = metadata["timings_seconds"]
@@ -48,7 +52,7 @@ def main() -> int:
         images = sum(counts["train"].values()) + sum(counts["validation"].values())
         negatives = metadata["data"]["negatives"]["train"] + metadata["data"]["negatives"]["validation"]
         print(
-            f"run {run + 1}: {wall:.1f} s end to end (load average {load:.1f} at start; "
+            f"run {run + 1}: {wall:.1f} s end to end, {cpu:.1f} s of CPU (load average {load:.1f} at start; "
             f"{images} labelled + {negatives} open-set negative images)"
         )
         inside = timings["total"]
