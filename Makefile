@@ -9,7 +9,7 @@ CHECKOV_VENV := .venv-checkov
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export SLS_TELEMETRY_DISABLED := 1
 
-.PHONY: help setup demo test test-fast lint format package scan bench moto-check model local-up local-down clean
+.PHONY: help setup demo test test-fast lint format package scan bench moto-check versions model local-up local-down clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,9 +43,26 @@ node_modules/.installed: package.json package-lock.json .npmrc
 setup: $(VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed  ## Create .venv (Python 3.12) and .venv-checkov, install Python and npm dependencies
 
 # -- the two commands ----------------------------------------------------------------------------
-demo: setup  ## Run the workflow offline over samples/, then the monitoring report
-	$(BIN)/imageflow run samples/*.png samples/*.jpg --out out
-	$(BIN)/imageflow report out/data-capture --out out/report
+# The demo keeps its own registry (out/demo/registry): your served version is not changed by it.
+DEMO := out/demo
+DEMO_ENV := IMAGEFLOW_REGISTRY=$(DEMO)/registry
+demo: setup  ## Zero-shot vs trained on held-out CIFAR images: run, train, evaluate, approve, run again, report
+	rm -rf $(DEMO)
+	$(BIN)/python -m imageflow.training.demo_split $(DEMO)
+	@echo; echo "== 1. the zero-shot ImageNet model on 100 held-out CIFAR-sized images (never trained on)"
+	$(DEMO_ENV) $(BIN)/imageflow models approve zero-shot
+	$(DEMO_ENV) $(BIN)/imageflow run $(DEMO)/heldout --out $(DEMO)/run-zero-shot --capture-dir $(DEMO)/data-capture --table-rows 5 -q
+	@echo; echo "== 2. train on the other 900 bundled images (registered, approved if no regression)"
+	$(DEMO_ENV) $(BIN)/imageflow train $(DEMO)/train-data --out $(DEMO)/model
+	@echo; echo "== 3. evaluate the new version against zero-shot on the held-out images"
+	$(DEMO_ENV) $(BIN)/imageflow evaluate $(DEMO)/model $(DEMO)/heldout --baseline $(DEMO)/registry/versions/zero-shot --out $(DEMO)/evaluation -q
+	$(DEMO_ENV) $(BIN)/imageflow models list
+	@echo; echo "== 4. the same held-out images again, through the approved version; then photos of other things"
+	$(DEMO_ENV) $(BIN)/imageflow run $(DEMO)/heldout --out $(DEMO)/run-trained --capture-dir $(DEMO)/data-capture --table-rows 5 -q
+	$(DEMO_ENV) $(BIN)/imageflow run samples/*.png samples/*.jpg datasets/open-set-photos/*.jpg --out $(DEMO)/run-photos -q
+	@echo; echo "== 5. the monitoring report over both runs of the held-out images: confidence rises"
+	$(BIN)/imageflow report $(DEMO)/data-capture --out $(DEMO)/report --bin 10s
+	@echo; echo "evaluation: $(DEMO)/evaluation/report.html   monitoring: $(DEMO)/report/report.html"
 
 test: setup .chromium lint  ## Lint, then every test (unit, integration, workflow, package, end to end)
 	$(BIN)/pytest -n 2 --dist loadgroup
@@ -75,15 +92,21 @@ package: setup  ## `sls package` offline (a moto server answers the CloudFormati
 scan: setup  ## Package every template variant and scan it with checkov; lint the IAM policies with parliament
 	$(BIN)/python -m imageflow.tools.security_scan --skips
 
-bench: setup  ## Benchmarks: workflow vs bare model, report vs the original notebook approach, serve under load
-	$(BIN)/python benchmarks/workflow_benchmark.py
-	$(BIN)/python benchmarks/report_benchmark.py
-	$(BIN)/python benchmarks/serve_benchmark.py
-
 # Not part of `make test`: it builds a second environment (minutes) and runs the patch tests there.
 MOTO_CHECK_VERSION ?= 5.2.4
 moto-check: setup  ## Every moto patch's test against another moto release (MOTO_CHECK_VERSION), in a throwaway venv
 	$(BIN)/python -m imageflow.motopatch.check --moto $(MOTO_CHECK_VERSION) --python $(PYTHON)
+
+bench: setup  ## Benchmarks: workflow vs bare model, report vs notebook, training, serving, open set
+	$(BIN)/python benchmarks/workflow_benchmark.py
+	$(BIN)/python benchmarks/report_benchmark.py
+	$(BIN)/python benchmarks/training_benchmark.py
+	$(BIN)/python benchmarks/serving_benchmark.py
+	$(BIN)/python benchmarks/open_set_benchmark.py
+	$(BIN)/python benchmarks/serve_benchmark.py
+
+versions:  ## Rebuild the versions shipped in models/versions/ (zero-shot; cifar100-default trained with seed 0)
+	$(BIN)/python -m imageflow.training.builtin
 
 model:  ## Re-export models/mobilenet_v2.onnx from the published weights (needs torch; see models/PROVENANCE.md)
 	bash models/export.sh

@@ -17,6 +17,8 @@ _SUBCOMMAND_MODULES = (
     "imageflow.endpoint.cli",
     "imageflow.report.cli",
     "imageflow.localcloud.cli",
+    "imageflow.training.cli",
+    "imageflow.registry.cli",
 )
 
 

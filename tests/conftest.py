@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,17 @@ from tests.helpers import make_image
 @pytest.fixture
 def image_factory() -> Callable[..., bytes]:
     return make_image
+
+
+@pytest.fixture(scope="session")
+def shared_registry_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model registry per test session (per xdist worker), never the repository's .local/registry."""
+    return tmp_path_factory.mktemp("model-registry") / "registry"
+
+
+@pytest.fixture(autouse=True)
+def _test_model_registry(monkeypatch: pytest.MonkeyPatch, shared_registry_root: Path) -> None:
+    monkeypatch.setenv("IMAGEFLOW_REGISTRY", str(shared_registry_root))
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,8 @@ import functools
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from imageflow.endpoint.paths import DEFAULT_LABELS_PATH, DEFAULT_MODEL_PATH
 
@@ -34,8 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=os.environ.get("ENDPOINT_NAME") or DEFAULT_ENDPOINT_NAME,
         help="endpoint name to answer to (default: $ENDPOINT_NAME or %(default)s)",
     )
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_PATH), help="ONNX model file (default: %(default)s)")
-    parser.add_argument("--labels", default=str(DEFAULT_LABELS_PATH), help="label map JSON (default: %(default)s)")
+    parser.add_argument(
+        "--model",
+        help="model version directory (default: the registry's approved version, see `imageflow models list`); "
+        f"an ImageNet .onnx file is served with --labels (e.g. {DEFAULT_MODEL_PATH.name})",
+    )
+    parser.add_argument(
+        "--labels", help=f"label map JSON for an ImageNet .onnx --model (default: {DEFAULT_LABELS_PATH.name})"
+    )
     parser.add_argument(
         "--capture-uri",
         help="write SageMaker data capture to s3://bucket/prefix (S3 endpoint from boto3's usual "
@@ -87,9 +94,9 @@ def serve(args: argparse.Namespace) -> int:
 
     Returns an exit code when it cannot start; once serving, gunicorn's master ends the process itself.
     """
-    # imported here, not at module level: every `imageflow` command builds this parser, and only
-    # `serve` should pay for loading onnxruntime and gunicorn
-    # nor numpy or onnxruntime at all: this process becomes gunicorn's master (see gunicorn_app.preflight)
+    # imported here, not at module level: every `imageflow` command builds this parser, and only `serve`
+    # should pay for loading gunicorn; this process loads neither numpy nor onnxruntime at all, since it
+    # becomes gunicorn's master (see gunicorn_app.preflight)
     from imageflow.endpoint import gunicorn_app
     from imageflow.endpoint.listener import PortInUseError, bind_listener, listener_url
 
@@ -127,11 +134,22 @@ def serve(args: argparse.Namespace) -> int:
 def _build_endpoint(args: argparse.Namespace, threads: int) -> LocalEndpoint:
     """The endpoint ``imageflow serve`` serves (called once per worker, and once to check the model)."""
     from imageflow.endpoint.capture import DataCaptureWriter, destination_from_uri
-    from imageflow.endpoint.model import ImageClassifier
     from imageflow.endpoint.service import LocalEndpoint
 
-    classifier = ImageClassifier.from_files(args.model, args.labels, threads=threads)
+    classifier = _classifier(args, threads)
     capture = None
     if args.capture_uri:
         capture = DataCaptureWriter(destination_from_uri(args.capture_uri), args.endpoint_name, args.variant)
     return LocalEndpoint(classifier, args.endpoint_name, variant_name=args.variant, capture=capture)
+
+
+def _classifier(args: argparse.Namespace, threads: int) -> Any:
+    """A model version directory (default: the approved one), or an ImageNet .onnx file with a label map."""
+    from imageflow.endpoint.model import ImageClassifier
+    from imageflow.registry.resolve import load_served_classifier
+
+    if args.model and Path(args.model).is_file():
+        return ImageClassifier.from_files(args.model, args.labels or DEFAULT_LABELS_PATH, threads=threads)
+    if args.labels:
+        raise ValueError("--labels applies to an ImageNet .onnx --model file; a version directory has labels.json")
+    return load_served_classifier(Path(args.model) if args.model else None, threads=threads)

@@ -8,8 +8,10 @@ torchvision is needed at run time.
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -107,12 +109,26 @@ def default_thread_count() -> int:
 
 
 class ImageClassifier:
-    """Image bytes -> probabilities per label, in label order (thread-safe; load once, reuse)."""
+    """Image bytes -> probabilities per label, in label order (thread-safe; load once, reuse).
 
-    def __init__(self, model_path: str | Path, label_map: LabelMap, *, threads: int | None = None) -> None:
+    Two kinds of model: an ImageNet model whose softmax a ``label_map`` sums into labels (``from_files``), or a
+    model version whose graph already outputs the final probabilities, named by ``labels`` (``load_model_dir``).
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        label_map: LabelMap | None = None,
+        *,
+        labels: Sequence[str] | None = None,
+        threads: int | None = None,
+        model_bytes: bytes | None = None,
+    ) -> None:
         model_path = Path(model_path)
-        if not model_path.is_file():
+        if model_bytes is None and not model_path.is_file():
             raise ModelLoadError(f"model file {model_path} does not exist (see models/PROVENANCE.md to export it)")
+        if (label_map is None) == (labels is None):
+            raise ValueError("give either a label map (ImageNet model) or the labels (model version)")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or default_thread_count()
         options.inter_op_num_threads = 1
@@ -123,20 +139,22 @@ class ImageClassifier:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
-                str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+                model_bytes if model_bytes is not None else str(model_path),
+                sess_options=options,
+                providers=["CPUExecutionProvider"],
             )
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ModelLoadError(f"cannot load ONNX model {model_path}: {exc}") from None
         self._input_name = self._session.get_inputs()[0].name
         self._output_name = self._session.get_outputs()[0].name
         num_classes = self._session.get_outputs()[0].shape[-1]
-        if isinstance(num_classes, int) and num_classes != label_map.num_classes:
-            raise ModelLoadError(
-                f"model {model_path} has {num_classes} outputs but the label map's class list has "
-                f"{label_map.num_classes} names"
-            )
+        expected = label_map.num_classes if label_map is not None else len(labels or ())
+        if isinstance(num_classes, int) and num_classes != expected:
+            what = "the label map's class list" if label_map is not None else "labels.json"
+            raise ModelLoadError(f"model {model_path} has {num_classes} outputs but {what} has {expected} names")
         self.model_path = model_path
         self.label_map = label_map
+        self._labels = tuple(labels) if labels is not None else label_map.labels  # type: ignore[union-attr]
 
     @classmethod
     def from_files(
@@ -151,18 +169,22 @@ class ImageClassifier:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return self.label_map.labels
+        return self._labels
 
     def class_probabilities(self, data: bytes) -> np.ndarray:
-        """All model classes' softmax probabilities ``(num_classes,)`` for one encoded image."""
+        """All model classes' probabilities ``(num_classes,)`` for one encoded image (softmax of an
+        ImageNet model's logits; a model version's own output)."""
         batch = preprocess(data)
         # InferenceSession.run releases the GIL, so other request threads keep decoding meanwhile
-        logits = self._session.run([self._output_name], {self._input_name: batch})[0]
-        return softmax(logits)[0]
+        output = self._session.run([self._output_name], {self._input_name: batch})[0]
+        return softmax(output)[0] if self.label_map is not None else output[0]
 
     def classify(self, data: bytes) -> list[float]:
         """Probability per label, in label order; raises ``ImageDecodeError`` for a non-image body."""
-        return self.label_map.apply(self.class_probabilities(data))
+        probabilities = self.class_probabilities(data)
+        if self.label_map is None:
+            return [float(p) for p in probabilities]
+        return self.label_map.apply(probabilities)
 
     def top_classes(
         self, data: bytes, k: int = 3, class_names_path: str | Path = DEFAULT_CLASS_NAMES_PATH
@@ -171,3 +193,44 @@ class ImageClassifier:
         names = load_class_names(Path(class_names_path))
         probs = self.class_probabilities(data)
         return [(names[i], float(probs[i])) for i in np.argsort(-probs)[:k]]
+
+
+MODEL_FILE = "model.onnx"
+HEAD_FILE = "head.onnx"
+LABELS_FILE = "labels.json"
+METADATA_FILE = "metadata.json"
+
+
+def read_version_labels(path: Path) -> tuple[str, ...]:
+    """The label names of a model version directory (``labels.json``: ``{"labels": [...]}``)."""
+    file = path / LABELS_FILE
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"{file} does not exist: {path} is not a model version directory") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{file} cannot be read as JSON: {exc}") from None
+    labels = data.get("labels") if isinstance(data, dict) else None
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
+        raise ModelLoadError(f'{file}: expected {{"labels": [non-empty names, in output order]}}')
+    return tuple(labels)
+
+
+def load_model_dir(path: Path, *, threads: int | None = None) -> ImageClassifier:
+    """Load a model version directory (``model.onnx``, ``labels.json``, ``metadata.json``) for serving.
+
+    A version shipped without ``model.onnx`` (only its small ``head.onnx``, to keep the 14 MB backbone out of
+    the repository twice) is assembled in memory from the backbone its metadata names.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelLoadError(f"model version directory {path} does not exist")
+    labels = read_version_labels(path)
+    model_file = path / MODEL_FILE
+    if model_file.is_file():
+        return ImageClassifier(model_file, labels=labels, threads=threads)
+    if (path / HEAD_FILE).is_file():
+        from imageflow.training.versiondir import assemble_model  # needs onnx: only for head-only versions
+
+        return ImageClassifier(model_file, labels=labels, threads=threads, model_bytes=assemble_model(path))
+    raise ModelLoadError(f"{path} holds neither {MODEL_FILE} nor {HEAD_FILE}")

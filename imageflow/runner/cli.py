@@ -94,6 +94,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="rows shown in the summary table (default: %(default)s; all are in the results file)",
     )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        metavar="DIR",
+        help="local run: model version directory to serve (default: the registry's approved version; "
+        "see `imageflow models list`)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     aws = parser.add_argument_group("deployed stage (--aws)")
     aws.add_argument("--aws", action="store_true", help="run the deployed state machine instead of the local one")
@@ -144,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.aws and args.threshold is not None:
         return _fail("--threshold applies to the local run; a deployed stage uses its THRESHOLD setting", EXIT_USAGE)
+    if args.aws and args.model is not None:
+        return _fail("--model applies to the local run; a deployed stage serves its endpoint's model", EXIT_USAGE)
     session = boto3.session.Session(region_name=args.region) if args.region else boto3.session.Session()
     try:
         inputs = expand_inputs(args.paths, lambda: session.client("s3"))
@@ -158,15 +167,16 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], results_path: Path) -> int:
     from imageflow.endpoint.labels import LabelMapError
-    from imageflow.endpoint.model import ImageClassifier, ModelLoadError
+    from imageflow.endpoint.model import ModelLoadError
     from imageflow.endpoint.service import LocalEndpoint
+    from imageflow.registry.resolve import load_served_classifier
     from imageflow.runner.capture_mirror import attach_local_capture
     from imageflow.runner.targets import LocalTarget
     from imageflow.runner.workflow import LocalWorkflow
 
     capture_dir = args.capture_dir or args.out / CAPTURE_PREFIX
     try:
-        classifier = ImageClassifier.from_files()
+        classifier = load_served_classifier(args.model)
     except (ModelLoadError, LabelMapError) as exc:
         return _fail(str(exc), EXIT_FAILED)
     run_id = new_run_id()

@@ -1,0 +1,1 @@
+"""A local model registry shaped like SageMaker Model Registry: a model package group and its versions."""
