@@ -65,7 +65,7 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, name: str = "
         ) from None
     except Image.DecompressionBombError as exc:
         # Pillow refuses images above twice ITS limit before we see the size: report ours instead
-        raise DecompressionBombError(too_many_pixels_message(name, _pillow_pixel_count(exc), max_pixels)) from None
+        raise DecompressionBombError(too_many_pixels_message(name, pillow_pixel_count(exc), max_pixels)) from None
     with image:
         if image.format not in CONTENT_TYPES:
             raise NotAnImageError(f"{name} is a {image.format} image; accepted: {', '.join(CONTENT_TYPES)}")
@@ -77,7 +77,7 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, name: str = "
             _check_complete(image)
         except Image.DecompressionBombError as exc:
             # a frame (GIF, TIFF page) larger than the declared size
-            raise DecompressionBombError(too_many_pixels_message(name, _pillow_pixel_count(exc), max_pixels)) from None
+            raise DecompressionBombError(too_many_pixels_message(name, pillow_pixel_count(exc), max_pixels)) from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise CorruptImageError(f"{name} is truncated or corrupt: {exc}") from None
         return info
@@ -86,8 +86,12 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, name: str = "
 _PILLOW_PIXELS = re.compile(r"Image size \((\d+) pixels\)")
 
 
-def _pillow_pixel_count(exc: Exception) -> int | None:
-    """The pixel count in Pillow's DecompressionBombError message, when it has one."""
+def pillow_pixel_count(exc: Exception) -> int | None:
+    """The pixel count in Pillow's DecompressionBombError message, when it has one.
+
+    Pillow refuses an image above twice its own limit before the caller sees the size; the caller reports
+    its configured limit instead, with the size Pillow read.
+    """
     match = _PILLOW_PIXELS.search(str(exc))
     return int(match.group(1)) if match else None
 

@@ -7,6 +7,7 @@ torchvision is needed at run time.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -18,6 +19,9 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from handlers.common.config import DEFAULT_MAX_IMAGE_PIXELS
+from handlers.common.errors import too_many_pixels_message
+from handlers.common.images import pillow_pixel_count
 from imageflow.endpoint.labels import LabelMap, load_class_names, load_label_map
 from imageflow.endpoint.paths import DEFAULT_CLASS_NAMES_PATH, DEFAULT_LABELS_PATH, DEFAULT_MODEL_PATH
 
@@ -38,12 +42,29 @@ class ModelLoadError(RuntimeError):
     """The ONNX model file is missing, invalid, or does not fit the label map."""
 
 
+@functools.cache
+def max_image_pixels() -> int:
+    """The largest image (width x height) the endpoint decodes: ``MAX_IMAGE_PIXELS``, as for the functions."""
+    raw = os.environ.get("MAX_IMAGE_PIXELS", "").strip()
+    if not raw:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ModelLoadError(f"MAX_IMAGE_PIXELS must be a positive whole number of pixels, got {raw!r}")
+    return int(raw)
+
+
 def preprocess(data: bytes) -> np.ndarray:
     """Decode image bytes into a ``(1, 3, 224, 224)`` float32 array ready for the model."""
     if not data:
         raise ImageDecodeError("the request body is empty; expected image bytes (JPEG, PNG, ...)")
+    limit = max_image_pixels()
     try:
         with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            if width * height > limit:
+                raise ImageDecodeError(
+                    too_many_pixels_message("the request body", width * height, limit, f"{width}x{height}")
+                )
             if img.format == "JPEG":
                 # let libjpeg decode at 1/2, 1/4 or 1/8 scale while the shorter side stays >= 256: large
                 # photos then decode several times faster, before the (antialiased) resize does the rest
@@ -51,8 +72,10 @@ def preprocess(data: bytes) -> np.ndarray:
                 img.draft("RGB", (math.ceil(img.size[0] * scale), math.ceil(img.size[1] * scale)))
             rgb = ImageOps.exif_transpose(img).convert("RGB")
             pixels = _resize_and_crop(rgb)
+    except ImageDecodeError:
+        raise
     except Image.DecompressionBombError as exc:
-        raise ImageDecodeError(f"image rejected: {exc}") from None
+        raise ImageDecodeError(too_many_pixels_message("the request body", pillow_pixel_count(exc), limit)) from None
     except UnidentifiedImageError:
         # Pillow's own message names an in-memory BytesIO object, which helps nobody
         raise ImageDecodeError(
@@ -125,6 +148,7 @@ class ImageClassifier:
         model_bytes: bytes | None = None,
     ) -> None:
         model_path = Path(model_path)
+        max_image_pixels()  # a bad MAX_IMAGE_PIXELS stops the endpoint at start-up, not at its first request
         if model_bytes is None and not model_path.is_file():
             raise ModelLoadError(f"model file {model_path} does not exist (see models/PROVENANCE.md to export it)")
         if (label_map is None) == (labels is None):

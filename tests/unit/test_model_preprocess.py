@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imageflow.endpoint.model import CROP, ImageDecodeError, preprocess, softmax
+from imageflow.endpoint.model import (
+    CROP,
+    ImageClassifier,
+    ImageDecodeError,
+    ModelLoadError,
+    max_image_pixels,
+    preprocess,
+    softmax,
+)
+from tests.helpers import png_header_only
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **save_args: object) -> bytes:
@@ -77,3 +86,27 @@ def test_softmax_rows_sum_to_one_and_keep_order() -> None:
     assert p.shape == (1, 3)
     assert p.sum() == pytest.approx(1.0)
     assert list(np.argsort(-p[0])) == [1, 0, 2]
+
+
+@pytest.mark.parametrize("side", [8_000, 30_000])  # under and over Pillow's own hard limit (about 179 M pixels)
+def test_an_image_over_the_pixel_limit_names_the_configured_limit(side: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_IMAGE_PIXELS", "1000000")
+    max_image_pixels.cache_clear()
+    try:
+        with pytest.raises(ImageDecodeError) as raised:
+            preprocess(png_header_only(side, side))
+    finally:
+        max_image_pixels.cache_clear()
+    message = str(raised.value)
+    assert f"{side * side:,} pixels, above the limit of 1,000,000 set by MAX_IMAGE_PIXELS" in message
+    assert "178956970" not in message and "178,956,970" not in message
+
+
+def test_a_bad_pixel_limit_is_refused_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_IMAGE_PIXELS", "lots")
+    max_image_pixels.cache_clear()
+    try:
+        with pytest.raises(ModelLoadError, match="MAX_IMAGE_PIXELS must be a positive whole number"):
+            ImageClassifier.from_files()
+    finally:
+        max_image_pixels.cache_clear()
