@@ -236,18 +236,14 @@ def warm_up(url: str) -> None:
         client.invoke_endpoint(EndpointName=ENDPOINT, Body=body, ContentType=content_type)["Body"].read()
 
 
-def measure(name: str, extra: list[str], pythonpath: Path | None, args: argparse.Namespace) -> list[Level]:
-    levels = []
-    for clients in args.clients:
-        server = Server(extra, pythonpath)
-        try:
-            warm_up(server.url)
-            level = run_level(server, name, clients, args.requests, args.retries)
-        finally:
-            server.stop()
-        print(level.row(), flush=True)
-        levels.append(level)
-    return levels
+def measure(name: str, clients: int, extra: list[str], pythonpath: Path | None, args: argparse.Namespace) -> Level:
+    """One level against a freshly started server."""
+    server = Server(extra, pythonpath)
+    try:
+        warm_up(server.url)
+        return run_level(server, name, clients, args.requests, args.retries)
+    finally:
+        server.stop()
 
 
 def main() -> int:
@@ -261,11 +257,20 @@ def main() -> int:
 
     print(f"{os.cpu_count()} CPUs; {args.requests} calls per client; SDK retries: {args.retries}\n")
     print(HEADER, flush=True)
-    current = measure("current", args.serve_args, None, args)
+    with tempfile.TemporaryDirectory() as tmp:
+        servers: list[tuple[str, list[str], Path | None]] = [("current", args.serve_args, None)]
+        if args.baseline:
+            servers.append((f"baseline {args.baseline}", [], extract_package(args.baseline, Path(tmp))))
+        levels = []
+        for clients in args.clients:  # servers alternate level by level, so both see the same machine
+            for name, extra, pythonpath in servers:
+                levels.append(measure(name, clients, extra, pythonpath, args))
+                print(levels[-1].row(), flush=True)
     if args.baseline:
-        with tempfile.TemporaryDirectory() as tmp:
-            measure(f"baseline {args.baseline}", [], extract_package(args.baseline, Path(tmp)), args)
-    dropped = sum(level.outcomes["dropped"] for level in current)
+        print("\nBy server:\n\n" + HEADER)
+        for level in sorted(levels, key=lambda level: level.server != "current"):
+            print(level.row())
+    dropped = sum(level.outcomes["dropped"] for level in levels if level.server == "current")
     if dropped:
         print(f"\nFAIL: the current server dropped {dropped} connection(s)", file=sys.stderr)
         return 1
