@@ -43,7 +43,8 @@ def _scenario(mode: str) -> dict[str, Any]:
         timeout=300,
         check=False,
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    last_line = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+    assert completed.returncode == 0, f"the {mode} scenario failed: {last_line}"
     return json.loads(completed.stdout)
 
 

@@ -85,3 +85,12 @@ def test_a_reset_container_rereads_its_settings_and_makes_new_clients(monkeypatc
     assert handlers.threshold.settings().threshold == 0.9
     assert handlers.classify.settings().endpoint_name == "second"
     assert aws.s3_client() is not client
+
+
+def test_the_in_process_runtime_serialises_exactly_the_metric_publishers() -> None:
+    from imageflow.runner.lambda_bridge import FunctionRegistry
+
+    registry = FunctionRegistry("us-east-1", "123456789012")
+    for key, function in load_service().functions.items():
+        registry.register(key, function.handler)
+    assert {key for key in load_service().functions if registry.publishes_metrics(key)} == {"threshold"}
