@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import io
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,10 +20,20 @@ def image_factory() -> Callable[..., bytes]:
     return make_image
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One model registry per test process (each xdist worker), never the repository's .local/registry.
+
+    Set in the environment at start-up, so that servers the tests start as processes (the local cloud's
+    `imageflow serve`) use it too.
+    """
+    folder = tempfile.mkdtemp(prefix="imageflow-test-registry-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["IMAGEFLOW_REGISTRY"] = str(Path(folder) / "registry")
+
+
 @pytest.fixture(scope="session")
-def shared_registry_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One model registry per test session (per xdist worker), never the repository's .local/registry."""
-    return tmp_path_factory.mktemp("model-registry") / "registry"
+def shared_registry_root() -> Path:
+    return Path(os.environ["IMAGEFLOW_REGISTRY"])
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,9 @@
 Both are scored on the SAME labelled images (the new version's validation split), through their served graphs.
 A regression is any of: accuracy, pass share at the threshold, or accuracy among passed images lower by more
 than ``TOLERANCE``; or an expected calibration error higher by more than ``TOLERANCE``. Otherwise the version
-stays ``PendingManualApproval`` and its record lists each regression.
+stays ``PendingManualApproval`` and its record lists each regression. Accuracy among passed images is compared
+only when the approved version passed at least ``MIN_PASSED`` images: the zero-shot head passes one or two
+CIFAR images, and "1 of 1 right" is no figure to regress from.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from imageflow.training.data import Example
 from imageflow.training.metrics import DEFAULT_THRESHOLD, Scores, score
 
 TOLERANCE = 0.01  # two images in 200: below what one retrain's noise moves
+MIN_PASSED = 20
 
 
 def regressions(candidate: Scores, approved: Scores, tolerance: float = TOLERANCE) -> list[str]:
@@ -28,6 +31,8 @@ def regressions(candidate: Scores, approved: Scores, tolerance: float = TOLERANC
         new, old = getattr(candidate, name), getattr(approved, name)
         if math.isnan(old):
             continue  # the approved version has no such figure (e.g. nothing passed): nothing to regress from
+        if name == "accuracy_among_passed" and approved.pass_share * approved.images < MIN_PASSED:
+            continue
         if math.isnan(new) or new < old - tolerance:
             found.append(f"{name} {_fmt(new)} < approved {_fmt(old)}")
     if not math.isnan(approved.ece) and (math.isnan(candidate.ece) or candidate.ece > approved.ece + tolerance):

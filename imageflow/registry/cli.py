@@ -71,9 +71,11 @@ def run_list(args: argparse.Namespace) -> int:
 
     registry = _registry()
     served = registry.approved()
-    table = Table(title=f"model package group {registry.root}")
-    for column in ("version", "status", "served", "accuracy", "pass@0.73", "acc|passed", "ECE", "created"):
-        table.add_column(column)
+    table = Table(title=f"model package group {registry.root}", caption="figures: validation split; * = served")
+    table.add_column("version", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for column in ("", "accuracy", "pass", "right|pass", "ECE", "created"):
+        table.add_column(column, no_wrap=True)
     for package in registry.versions():
         figures = package.record.get("ModelMetrics", {}).get("validation", {})
         if "after_calibration" in figures:
@@ -86,7 +88,7 @@ def run_list(args: argparse.Namespace) -> int:
             _figure(figures.get("pass_share")),
             _figure(figures.get("accuracy_among_passed")),
             _figure(figures.get("ece")),
-            str(package.record.get("CreationTime", ""))[:19],
+            str(package.record.get("CreationTime", ""))[:16].replace("T", " "),
         )
     Console().print(table)
     return 0

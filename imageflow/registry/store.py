@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,24 +163,42 @@ class Registry:
     # -- internals ---------------------------------------------------------------------------------
 
     def _initialise(self) -> None:
-        (self.root / "versions").mkdir(parents=True, exist_ok=True)
-        for name in BUILTINS:
-            source = BUILTIN_DIR / name
-            if (self.root / "versions" / name).exists():
-                shutil.rmtree(self.root / "versions" / name)  # a half-made registry from an interrupted start
-            self.register(
-                source,
-                status=APPROVED,
-                reason=f"built-in version shipped in models/versions/{name}",
-                metrics=_recorded_metrics(source),
-                version=name,
+        """Build the registry in a staging folder beside it, then rename it into place in one step.
+
+        Two processes opening a new registry at once (two test workers, `imageflow serve` and `imageflow run`)
+        each build one; the first rename wins and the other is discarded, so nobody sees a half-made registry.
+        """
+        if self.root.exists() and any(self.root.iterdir()):
+            raise RegistryError(
+                f"{self.root} is not a model registry (no group.json): remove it, or point {REGISTRY_ENV} elsewhere"
             )
-        group = {
-            "ModelPackageGroupName": GROUP_NAME,
-            "ModelPackageGroupDescription": "bicycle/motorcycle classifier versions (local registry)",
-            "CreationTime": _now(),
-        }
-        (self.root / "group.json").write_text(json.dumps(group, indent=2) + "\n", encoding="utf-8")
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        staging = Registry(Path(tempfile.mkdtemp(prefix=f".{self.root.name}-", dir=self.root.parent)))
+        try:
+            (staging.root / "versions").mkdir()
+            for name in BUILTINS:
+                source = BUILTIN_DIR / name
+                staging.register(
+                    source,
+                    status=APPROVED,
+                    reason=f"built-in version shipped in models/versions/{name}",
+                    metrics=_recorded_metrics(source),
+                    version=name,
+                )
+            group = {
+                "ModelPackageGroupName": GROUP_NAME,
+                "ModelPackageGroupDescription": "bicycle/motorcycle classifier versions (local registry)",
+                "CreationTime": _now(),
+            }
+            (staging.root / "group.json").write_text(json.dumps(group, indent=2) + "\n", encoding="utf-8")
+            try:
+                staging.root.rename(self.root)  # atomic; replaces only a missing or empty folder
+            except OSError:
+                if not (self.root / "group.json").is_file():
+                    raise
+        finally:
+            if staging.root.exists():
+                shutil.rmtree(staging.root)
 
     def _materialise(self, directory: Path) -> None:
         if not (directory / MODEL_FILE).is_file():

@@ -246,7 +246,7 @@ def _html(report: dict[str, Any], plots: dict[str, Path]) -> str:
 body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 72em; }}
 table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border: 1px solid #ccc; padding: .3em .7em; }}
 th {{ background: #f3f3f3; }} .mistakes {{ display: flex; flex-wrap: wrap; gap: .5em; }}
-figure {{ margin: 0; width: 10em; font-size: .75em; }} img {{ image-rendering: pixelated; }}
+figure {{ margin: 0; width: 10em; font-size: .75em; overflow-wrap: anywhere; }} img {{ image-rendering: pixelated; }}
 </style></head><body>
 <h1>Model evaluation</h1>
 <p>{report["data"]["images"]} labelled images from <code>{e(report["data"]["source"])}</code> ({counts});

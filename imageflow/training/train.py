@@ -107,15 +107,20 @@ def _display(path: Path) -> str:
 
 def find_zero_shot_map(labels: Sequence[str], explicit: Path | None = None) -> LabelMap | None:
     """The ImageNet label map for these labels: ``explicit``, else one in models/labels/ with equal labels."""
+    found = zero_shot_map_file(labels, explicit)
+    return load_label_map(found) if found else None
+
+
+def zero_shot_map_file(labels: Sequence[str], explicit: Path | None = None) -> Path | None:
+    """The label map file ``find_zero_shot_map`` uses, or None."""
     if explicit is not None:
         label_map = load_label_map(explicit)
         if tuple(label_map.labels) != tuple(labels):
             raise TrainingError(f"zero-shot label map {explicit} has labels {label_map.labels}, the data {labels}")
-        return label_map
+        return explicit
     for candidate in sorted((MODELS_DIR / "labels").glob("*.json")):
-        label_map = load_label_map(candidate)
-        if tuple(label_map.labels) == tuple(labels):
-            return label_map
+        if tuple(load_label_map(candidate).labels) == tuple(labels):
+            return candidate
     return None
 
 
@@ -205,9 +210,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, progress: Progress
         "gate": None
         if gate is None
         else {
-            "zero_shot_label_map": _display(MODELS_DIR / "labels")
-            if config.zero_shot_labels is None
-            else str(config.zero_shot_labels),
+            "zero_shot_label_map": _display(zero_shot_map_file(dataset.labels, config.zero_shot_labels)),
             "slope": gate.slope,
             "midpoint_ln_detail": gate.midpoint,
             "training_detail_max": float(train_x.detail.max()),
@@ -273,7 +276,7 @@ def _check_graph(model: Any, validation: Sequence[Example], expected: np.ndarray
 def _data_record(dataset: Dataset, digest: str, negatives_train: list[Example], negatives_val: list[Example]) -> dict:
     counts = dataset.counts()
     return {
-        "source": str(dataset.root),
+        "source": _display(dataset.root),
         "layout": dataset.layout,
         "digest_sha256": digest,
         "train_digest_sha256": content_digest(dataset.train, dataset.labels),

@@ -29,8 +29,12 @@ def test_regressions_are_named_and_small_noise_is_tolerated() -> None:
         "pass_share 0.800 < approved 0.900",
         "ece 0.100 > approved 0.030",
     ]
-    # the zero-shot head passes nothing on CIFAR: "accuracy among passed" has nothing to regress from
+    # the zero-shot head passes nothing on CIFAR, or one image: "accuracy among passed" has nothing to regress from
     assert regressions(_scores(0.94, 0.90, 0.96, 0.03), _scores(0.75, 0.0, math.nan, 0.6)) == []
+    assert regressions(_scores(0.94, 0.90, 0.96, 0.03), _scores(0.75, 0.005, 1.0, 0.6)) == []
+    assert regressions(_scores(0.94, 0.90, 0.90, 0.03), _scores(0.94, 0.90, 0.96, 0.03)) == [
+        "accuracy_among_passed 0.900 < approved 0.960"
+    ]
 
 
 def test_a_new_registry_holds_both_built_ins_with_the_trained_default_served(tmp_path: Path) -> None:
