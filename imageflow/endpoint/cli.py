@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="serve the local model as a SageMaker runtime endpoint over HTTP",
         description="Serve the local ONNX classifier with SageMaker runtime's InvokeEndpoint API "
-        "(POST /endpoints/{name}/invocations, GET /ping). Point boto3 at it with "
-        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://HOST:PORT.",
+        "(POST /endpoints/{name}/invocations) and the model-container contract (POST /invocations, GET /ping), "
+        "under gunicorn. Point boto3 at it with AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://HOST:PORT.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="TCP port, 0 for any free one (default: %(default)s)")
@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     server.add_argument(
         "--max-inflight",
         type=int,
-        help="invocations running at once per worker; one more is answered HTTP 429 ThrottlingException "
+        help="invocations one worker holds, running or waiting; one more is answered HTTP 429 ThrottlingException "
         "(default: $IMAGEFLOW_MAX_INFLIGHT or 32)",
     )
     server.add_argument(
