@@ -92,7 +92,7 @@ def check_inside(report_dir: Path) -> int:
 
     print(f"moto {private.moto_version()}: {len(private.NAMES)} private names, {len(index.PATCHES)} patches")
     for name in moved:
-        print(f"  MOVED  {name}")
+        print(f"  MOVED  {name.name.path} {name.problem} (relied on by {', '.join(name.name.used_by)})")
     problems = len(moved)
     for patch in index.PATCHES:
         relied_on = [m for m in moved if patch.name in m.name.used_by]
