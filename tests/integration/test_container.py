@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,7 +15,6 @@ from pathlib import Path
 import boto3
 import pytest
 
-from imageflow.endpoint import model as model_module
 from imageflow.localcloud.services import free_port
 from tests.integration.serve_process import REPO_ROOT, ServeProcess, python_command, serving
 
@@ -116,17 +114,6 @@ def test_serve_with_an_invalid_port_variable_names_it(tmp_path: Path) -> None:
     assert "SAGEMAKER_BIND_TO_PORT='http' is not a TCP port (1-65535)" in result.stderr
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("imageflow.training") is not None, reason="this build has the training entry point"
-)
-def test_train_without_the_training_module_fails_clearly_and_records_why(tmp_path: Path) -> None:
-    result = run_container("train", {"IMAGEFLOW_OPT_ML": str(tmp_path)})
-    assert result.returncode == 2
-    assert "has no training entry point (imageflow.training.container is not installed)" in result.stderr
-    failure = (tmp_path / "output" / "failure").read_text()
-    assert "imageflow.training.container is not installed" in failure  # SageMaker's FailureReason
-
-
 def write_contract_model(model_dir: Path, labels: list[str]) -> None:
     """A tiny model version in the contract layout: "image" [N,3,224,224] -> "probabilities" [N,L]."""
     onnx = pytest.importorskip("onnx")
@@ -153,9 +140,6 @@ def write_contract_model(model_dir: Path, labels: list[str]) -> None:
     (model_dir / "metadata.json").write_text(json.dumps({"version": "contract-test"}))
 
 
-@pytest.mark.skipif(
-    not hasattr(model_module, "load_model_dir"), reason="needs load_model_dir from the model engineer's branch"
-)
 def test_imageflow_container_serve_serves_a_model_version_from_opt_ml(tmp_path: Path) -> None:
     env = opt_ml(tmp_path)
     write_contract_model(tmp_path / "model", ["bicycle", "motorcycle"])
