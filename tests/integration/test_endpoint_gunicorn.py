@@ -194,9 +194,8 @@ def run_serve(*options: str, env: dict[str, str] | None = None) -> subprocess.Co
 def test_missing_model_is_one_line_before_any_worker_starts(tmp_path: Path) -> None:
     result = run_serve("--model", str(tmp_path / "missing.onnx"))
     assert result.returncode == 2
-    assert result.stderr.strip() == (
-        f"imageflow serve: model file {tmp_path / 'missing.onnx'} does not exist "
-        "(see models/PROVENANCE.md to export it)"
+    assert (
+        result.stderr.strip() == f"imageflow serve: model version directory {tmp_path / 'missing.onnx'} does not exist"
     )
     assert "Booting worker" not in result.stdout + result.stderr
 
