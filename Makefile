@@ -61,7 +61,7 @@ demo: setup  ## Zero-shot vs trained on held-out CIFAR images: run, train, evalu
 	$(DEMO_ENV) $(BIN)/imageflow run $(DEMO)/heldout --out $(DEMO)/run-trained --capture-dir $(DEMO)/data-capture --table-rows 5 -q
 	$(DEMO_ENV) $(BIN)/imageflow run samples/*.png samples/*.jpg datasets/open-set-photos/*.jpg --out $(DEMO)/run-photos -q
 	@echo; echo "== 5. the monitoring report over both runs of the held-out images: confidence rises"
-	$(BIN)/imageflow report $(DEMO)/data-capture --out $(DEMO)/report --bin 10s
+	$(BIN)/imageflow report $(DEMO)/data-capture --out $(DEMO)/report --bin 30s
 	@echo; echo "evaluation: $(DEMO)/evaluation/report.html   monitoring: $(DEMO)/report/report.html"
 
 test: setup .chromium lint  ## Lint, then every test (unit, integration, workflow, package, end to end)

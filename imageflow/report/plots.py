@@ -70,7 +70,7 @@ def plot_confidence(binned: BinnedSummary, path: Path) -> Path:
     axes.set_ylim(0, 1.02)
     axes.set_ylabel("confidence (max class probability)")
     axes.set_title("Mean confidence per time bin")
-    axes.legend(loc="lower left")
+    axes.legend(loc="best")  # a fixed corner can hide the only bin of a short run
     return _save(figure, path)
 
 
