@@ -14,6 +14,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -225,15 +226,21 @@ LABELS_FILE = "labels.json"
 METADATA_FILE = "metadata.json"
 
 
+def read_version_json(directory: Path, name: str) -> Any:
+    """One JSON file of a model version directory; a missing or unreadable one is a ``ModelLoadError``."""
+    file = directory / name
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelLoadError(f"{file} does not exist: {directory} is not a model version directory") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{file} cannot be read as JSON: {exc}") from None
+
+
 def read_version_labels(path: Path) -> tuple[str, ...]:
     """The label names of a model version directory (``labels.json``: ``{"labels": [...]}``)."""
     file = path / LABELS_FILE
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelLoadError(f"{file} does not exist: {path} is not a model version directory") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{file} cannot be read as JSON: {exc}") from None
+    data = read_version_json(path, LABELS_FILE)
     labels = data.get("labels") if isinstance(data, dict) else None
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
         raise ModelLoadError(f'{file}: expected {{"labels": [non-empty names, in output order]}}')

@@ -19,7 +19,14 @@ from typing import Any
 
 import onnx
 
-from imageflow.endpoint.model import HEAD_FILE, LABELS_FILE, METADATA_FILE, MODEL_FILE, ModelLoadError
+from imageflow.endpoint.model import (
+    HEAD_FILE,
+    LABELS_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    ModelLoadError,
+    read_version_json,
+)
 from imageflow.paths import MODELS_DIR
 from imageflow.training.backbone import file_sha256, load_backbone
 from imageflow.training.graph import compose_served_model
@@ -54,12 +61,7 @@ def write_metadata(directory: Path, metadata: dict[str, Any]) -> None:
 
 def read_metadata(directory: Path) -> dict[str, Any]:
     file = directory / METADATA_FILE
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelLoadError(f"{file} does not exist: {directory} is not a model version directory") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{file} cannot be read as JSON: {exc}") from None
+    data = read_version_json(directory, METADATA_FILE)
     if not isinstance(data, dict):
         raise ModelLoadError(f"{file}: expected a JSON object")
     return data

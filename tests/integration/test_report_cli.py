@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import shutil
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from imageflow.cli import main
+from tests.helpers import chromium, chromium_verdict
 
 START = datetime(2026, 11, 20, 13, 0, tzinfo=UTC)
 CONFIDENCES = [0.95, 0.6, 0.8, 0.7, 0.99, 0.52]  # winners alternate bicycle / motorcycle
@@ -111,12 +109,6 @@ def test_bad_input_gives_a_one_line_error(tmp_path: Path, capsys: pytest.Capture
     assert "bad bin width 'fortnight'" in capsys.readouterr().err
 
 
-def _chromium() -> str | None:
-    return os.environ.get("CHROMIUM") or next(
-        (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None
-    )
-
-
 # Injected by the test only, so the shipped report stays script-free.
 _VERDICT_SCRIPT = """<script>
 window.addEventListener("load", () => {
@@ -136,22 +128,10 @@ window.addEventListener("load", () => {
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_chromium() is None, reason="needs Chromium (Debian package 'chromium') or $CHROMIUM")
+@pytest.mark.skipif(chromium() is None, reason="needs Chromium (Debian package 'chromium') or $CHROMIUM")
 def test_html_renders_its_plots_and_tables_in_headless_chromium(report: tuple[Path, str], tmp_path: Path) -> None:
     out, _ = report
-    page = tmp_path / "check.html"
-    page.write_text((out / "report.html").read_text().replace("</body>", _VERDICT_SCRIPT + "</body>"))
-    result = subprocess.run(
-        [
-            _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom", page.as_uri(),
-        ],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    match = re.search(r'<pre id="verdict">(.*?)</pre>', result.stdout)
-    assert match, f"no verdict in Chromium's DOM (exit {result.returncode}): {result.stderr[-2000:]}"
-    verdict = json.loads(match.group(1).replace("&quot;", '"'))
+    verdict = chromium_verdict(out / "report.html", _VERDICT_SCRIPT, tmp_path)
     assert verdict["images"] == 3
     assert all(width > 0 for width in verdict["widths"]), verdict
     assert verdict["summaryRows"] >= 10

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from imageflow.cli import main
 from imageflow.registry.store import BUILTIN_DIR, ZERO_SHOT
-from tests.integration.test_report_cli import _chromium
+from tests.helpers import chromium, chromium_verdict
 
 
 @pytest.fixture(scope="module")
@@ -70,22 +68,10 @@ window.addEventListener("load", () => {
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_chromium() is None, reason="needs Chromium (Debian package 'chromium') or $CHROMIUM")
+@pytest.mark.skipif(chromium() is None, reason="needs Chromium (Debian package 'chromium') or $CHROMIUM")
 def test_the_html_renders_its_plots_tables_and_thumbnails_in_headless_chromium(
     evaluation: Path, tmp_path: Path
 ) -> None:
-    page = tmp_path / "check.html"
-    page.write_text((evaluation / "report.html").read_text().replace("</body>", _VERDICT_SCRIPT + "</body>"))
-    result = subprocess.run(
-        [
-            _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom", page.as_uri(),
-        ],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    match = re.search(r'<pre id="verdict">(.*?)</pre>', result.stdout)
-    assert match, f"no verdict in Chromium's DOM (exit {result.returncode}): {result.stderr[-2000:]}"
-    verdict = json.loads(match.group(1).replace("&quot;", '"'))
+    verdict = chromium_verdict(evaluation / "report.html", _VERDICT_SCRIPT, tmp_path)
     assert verdict["summaryRows"] == 2 and verdict["classRows"] == 4
     assert len(verdict["widths"]) >= 3 and all(width > 0 for width in verdict["widths"]), verdict
