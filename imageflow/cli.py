@@ -19,6 +19,8 @@ _SUBCOMMAND_MODULES = (
     "imageflow.localcloud.cli",
     "imageflow.training.cli",
     "imageflow.registry.cli",
+    "imageflow.review.cli",
+    "imageflow.retrain.cli",
 )
 
 

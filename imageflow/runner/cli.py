@@ -197,6 +197,9 @@ def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], resu
             )
         finally:
             endpoint.close()  # flush capture while the local bucket still exists
+            from imageflow.review.local import keep_review_queue  # the review queue outlives the run (issue 11)
+
+            keep_review_queue(workflow)
     print(
         f"data capture: {capture_dir}/{endpoint.endpoint_name}/{endpoint.variant_name}/ "
         f"(and s3://{workflow.bucket}/{CAPTURE_PREFIX}/ while the run lasted)"

@@ -76,6 +76,7 @@ HYPERPARAMETERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "threshold": ("threshold", float),
     "version": ("version", str),
     "parent": ("parent", str),
+    "flip": ("test_time_flip", _bool),
 }
 
 

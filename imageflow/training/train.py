@@ -73,6 +73,8 @@ class TrainConfig:
     parent: str | None = None
     version: str | None = None
     backbone: Path = DEFAULT_MODEL_PATH
+    # Mean of the image's and its mirror image's backbone outputs, in the served graph too (``load_backbone``).
+    test_time_flip: bool = False
 
     def hyperparameters(self) -> dict[str, Any]:
         return {
@@ -85,6 +87,7 @@ class TrainConfig:
             "gate_ratio": self.gate_ratio,
             "threshold": self.threshold,
             "batch_size": self.batch_size,
+            "test_time_flip": self.test_time_flip,
         }
 
 
@@ -145,7 +148,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, progress: Progress
     zero_shot = find_zero_shot_map(dataset.labels, config.zero_shot_labels) if config.use_zero_shot else None
     lap("read_data")
 
-    backbone = load_backbone(config.backbone)
+    backbone = load_backbone(config.backbone, flip=config.test_time_flip)
     extractor = FeatureExtractor(backbone, threads=config.threads, batch_size=config.batch_size)
     groups = [list(dataset.train), list(dataset.validation), negatives_train, negatives_val]
     everything = [e for group in groups for e in group]
@@ -219,7 +222,7 @@ def train(data_dir: Path, out_dir: Path, config: TrainConfig, progress: Progress
             "validation": {"before_calibration": before.as_dict(), "after_calibration": after.as_dict()},
             "open_set_negatives_validation": open_set,
         },
-        "backbone": backbone_record(config.backbone),
+        "backbone": {**backbone_record(config.backbone), **({"test_time_flip": True} if config.test_time_flip else {})},
         "environment": _environment(),
     }
     write_version(out_dir, head=head, labels=dataset.labels, metadata=metadata, served=model)

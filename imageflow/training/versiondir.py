@@ -83,7 +83,8 @@ def assemble_model(directory: Path, models_dir: Path = MODELS_DIR) -> bytes:
             f"{str(record.get('sha256'))[:16]}...: retrain the version or restore that backbone"
         )
     head = onnx.load(str(directory / HEAD_FILE))
-    return compose_served_model(load_backbone(backbone_path), head).SerializeToString()
+    flip = bool(record.get("test_time_flip"))
+    return compose_served_model(load_backbone(backbone_path, flip=flip), head).SerializeToString()
 
 
 def materialise(directory: Path, models_dir: Path = MODELS_DIR) -> Path:
