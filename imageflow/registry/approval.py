@@ -10,38 +10,23 @@ CIFAR images, and "1 of 1 right" is no figure to regress from.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from handlers.common import promotion
 from imageflow.registry.store import APPROVED, PENDING, ModelPackage, Registry
 from imageflow.training.data import Example
 from imageflow.training.metrics import DEFAULT_THRESHOLD, Scores, score
 
-TOLERANCE = 0.01  # two images in 200: below what one retrain's noise moves
-MIN_PASSED = 20
+TOLERANCE = promotion.TOLERANCE
+MIN_PASSED = promotion.MIN_PASSED
 
 
 def regressions(candidate: Scores, approved: Scores, tolerance: float = TOLERANCE) -> list[str]:
-    """Human-readable reasons the candidate is worse; empty when it does not regress."""
-    found = []
-    for name in ("accuracy", "pass_share", "accuracy_among_passed"):
-        new, old = getattr(candidate, name), getattr(approved, name)
-        if math.isnan(old):
-            continue  # the approved version has no such figure (e.g. nothing passed): nothing to regress from
-        if name == "accuracy_among_passed" and approved.pass_share * approved.images < MIN_PASSED:
-            continue
-        if math.isnan(new) or new < old - tolerance:
-            found.append(f"{name} {_fmt(new)} < approved {_fmt(old)}")
-    if not math.isnan(approved.ece) and (math.isnan(candidate.ece) or candidate.ece > approved.ece + tolerance):
-        found.append(f"ece {_fmt(candidate.ece)} > approved {_fmt(approved.ece)}")
-    return found
-
-
-def _fmt(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.3f}"
+    """Human-readable reasons the candidate is worse; empty when it does not regress (``handlers.common.promotion``)."""
+    return promotion.regressions(candidate.as_dict(), approved.as_dict(), tolerance)
 
 
 def probabilities_of(directory: Path, examples: Sequence[Example], threads: int | None = None) -> np.ndarray:

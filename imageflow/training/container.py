@@ -116,8 +116,49 @@ def main(root: Path) -> int:
     except Exception as exc:
         return _fail(root, exc)
     _log_metrics(result.metadata)
+    if (data_root / "baseline").is_dir():
+        try:
+            _evaluate_baseline(data_root / "baseline", result, model_dir)
+        except Exception as exc:
+            return _fail(root, exc)
     print(f"model written to {model_dir}", flush=True)
     return 0
+
+
+def _evaluate_baseline(channel: Path, result: Any, model_dir: Path) -> None:
+    """Score the approved version (channel ``baseline``: its model.tar.gz) on the candidate's validation images.
+
+    The promotion gate compares both on the SAME images; printed as ``baseline:*`` metrics and kept with
+    the candidate's in ``model/evaluation.json``.
+    """
+    import tarfile
+    import tempfile
+
+    import numpy as np
+
+    from imageflow.registry.approval import probabilities_of
+    from imageflow.training.metrics import score
+
+    archives = sorted(channel.rglob("*.tar.gz"))
+    with tempfile.TemporaryDirectory(prefix="baseline-") as folder:
+        if archives:
+            with tarfile.open(archives[0]) as archive:
+                archive.extractall(folder, filter="data")
+            version_dir = Path(folder)
+        else:
+            version_dir = channel
+        validation = result.dataset.validation
+        truth = np.array([e.label for e in validation])
+        threshold = result.metadata["hyperparameters"]["threshold"]
+        baseline = score(probabilities_of(version_dir, validation), truth, threshold)
+    candidate = score(result.validation_probabilities, truth, threshold)
+    for side, scores in (("validation", candidate), ("baseline", baseline)):
+        for name, value in scores.as_dict().items():
+            if value is not None and name != "images":
+                print(f"{side}:{name}={float(value):.6f};", flush=True)
+        print(f"{side}:images={scores.images};", flush=True)
+    evaluation = {"validation_images": len(validation), "candidate": candidate.as_dict(), "baseline": baseline.as_dict()}
+    (model_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n", encoding="utf-8")
 
 
 def _log_progress() -> Callable[[str, int, int], None]:
