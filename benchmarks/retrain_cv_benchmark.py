@@ -104,15 +104,15 @@ def main() -> int:
         f"{args.repeats} x {args.folds}-fold cross-validation on the 1,000 bundled CIFAR images "
         f"(targets: accuracy >= {TARGET_ACCURACY}, pass@0.73 >= {TARGET_PASS})"
     )
-    header = "| setup | C | accuracy mean (min, sd) | pass mean (min) | acc. among passed | ECE | margin acc. mean/min |"
+    header = (
+        "| setup | C | accuracy mean (min, sd) | pass mean (min) | acc. among passed | ECE | margin acc. mean/min |"
+    )
     lines = [header, "|---|---:|---|---|---:|---:|---|"]
     for flip in (False, True):
         extracted = extract(flip)
         print(f"  features ({'flip' if flip else 'plain'}): {extracted[-1]:.1f} s for 1,000 + negatives")
         for regularisation in args.C:
-            r = evaluate(
-                *extracted[:-1], folds=args.folds, repeats=args.repeats, regularisation=regularisation
-            )
+            r = evaluate(*extracted[:-1], folds=args.folds, repeats=args.repeats, regularisation=regularisation)
             acc, passed = r[:, 0], r[:, 1]
             lines.append(
                 f"| {'flip' if flip else 'plain'} | {regularisation} | {acc.mean():.3f} ({acc.min():.3f}, "

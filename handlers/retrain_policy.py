@@ -101,10 +101,12 @@ def _parse_time(text: str, what: str) -> datetime:
 def decide(event: Mapping[str, Any]) -> dict[str, Any]:
     """Whether to train now (``train``, ``reason``) and, if so, the training job request (``job``)."""
     state = dict(event.get("plan") or {})
-    running = [e for e in (state.get("running") or {}).get("executions", []) if e.get("name") != state["execution_name"]]
+    running = [
+        e for e in (state.get("running") or {}).get("executions", []) if e.get("name") != state["execution_name"]
+    ]
     dataset = (state.get("pointer") or {}).get("dataset")
     last = (state.get("last") or {}).get("run") or {}
-    if dataset is None:
+    if not dataset or not dataset.get("prefix"):
         dataset = {"version": "base", "prefix": state["base_dataset_prefix"], "reviewed_images": 0}
     new_labels = int(dataset.get("reviewed_images", 0)) - int(last.get("reviewed_images", 0))
     now = _parse_time(state["started_at"], "execution start time")
@@ -133,11 +135,18 @@ def training_job(state: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """The CreateTrainingJob request: the project's image, the dataset version's lst channels, a baseline."""
     bucket, prefix = state["bucket"], state["dataset"]["prefix"].strip("/")
     name = f"{_env('TRAINING_JOB_PREFIX')}-{now:%Y%m%d%H%M%S}-{_NAME_UNSAFE.sub('', state['execution_name'])[-8:]}"
-    channels = [_channel("train", f"s3://{bucket}/{prefix}/train/"), _channel("train_lst", f"s3://{bucket}/{prefix}/train_lst/")]
+    channels = [
+        _channel("train", f"s3://{bucket}/{prefix}/train/"),
+        _channel("train_lst", f"s3://{bucket}/{prefix}/train_lst/"),
+    ]
     baseline = state.get("baseline_model_data_url")
     if baseline:
         channels.append(_channel("baseline", baseline))
-    definitions = [{"Name": f"{side}:{m}", "Regex": f"{side}:{m}=([0-9.]+)"} for side in ("validation", "baseline") for m in METRICS]
+    definitions = [
+        {"Name": f"{side}:{m}", "Regex": f"{side}:{m}=([0-9.]+)"}
+        for side in ("validation", "baseline")
+        for m in METRICS
+    ]
     return {
         "TrainingJobName": name[:63],
         "AlgorithmSpecification": {
@@ -180,7 +189,8 @@ def evaluate(event: Mapping[str, Any]) -> dict[str, Any]:
         f"candidate {state['job']['TrainingJobName']} on {int(candidate.get('images', 0))} validation images: "
         + ", ".join(f"{k} {candidate[k]:.3f}" for k in METRICS[:4] if k in candidate)
         + (
-            "; approved version on the same images: " + ", ".join(f"{k} {baseline[k]:.3f}" for k in METRICS[:4] if k in baseline)
+            "; approved version on the same images: "
+            + ", ".join(f"{k} {baseline[k]:.3f}" for k in METRICS[:4] if k in baseline)
             if baseline
             else "; no approved version to compare with"
         )
@@ -204,7 +214,9 @@ def evaluate(event: Mapping[str, Any]) -> dict[str, Any]:
         instance_count=_number("INSTANCE_COUNT", _env("INSTANCE_COUNT", "1"), int),
         data_capture_config={
             "EnableCapture": True,
-            "InitialSamplingPercentage": _number("CAPTURE_SAMPLING_PERCENTAGE", _env("CAPTURE_SAMPLING_PERCENTAGE", "100"), int),
+            "InitialSamplingPercentage": _number(
+                "CAPTURE_SAMPLING_PERCENTAGE", _env("CAPTURE_SAMPLING_PERCENTAGE", "100"), int
+            ),
             "DestinationS3Uri": _env("CAPTURE_DESTINATION"),
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},

@@ -17,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "version on the same validation images, registration, the promotion gate, and a notification. A "
         "version that passes is approved: the next `imageflow run` or `imageflow serve` serves it.",
     )
-    parser.add_argument("--queue", type=Path, metavar="DIR", help="review queue folder (default: $IMAGEFLOW_REVIEW or .local/review)")
+    parser.add_argument(
+        "--queue", type=Path, metavar="DIR", help="review queue folder (default: $IMAGEFLOW_REVIEW or .local/review)"
+    )
     parser.add_argument("--min-new-labels", type=int, default=0, metavar="N",
                         help="end early when fewer images were labelled since the last retraining (default: %(default)s)")  # fmt: skip
     parser.add_argument("--min-interval-minutes", type=float, default=0.0, metavar="M",
@@ -28,26 +30,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from imageflow.retrain.local import RetrainError, RetrainSettings, retrain
+    from imageflow.retrain.workflow import RetrainSettings, run_retrain
     from imageflow.review.queue import ReviewQueue
 
-    settings = RetrainSettings(min_new_labels=args.min_new_labels, min_interval_minutes=args.min_interval_minutes)
+    hyperparameters = {"seed": "0", "flip": "true"}
     for item in args.hyperparameter:
         name, sep, value = item.partition("=")
         if not sep or not name:
             print(f"imageflow retrain: --hyperparameter {item!r}: expected NAME=VALUE", file=sys.stderr)
             return 2
-        settings.hyperparameters[name] = value
-    try:
-        outcome = retrain(ReviewQueue.open(args.queue), settings)
-    except RetrainError as exc:
-        print(f"imageflow retrain: {exc.name}: {exc}", file=sys.stderr)
+        hyperparameters[name] = value
+    settings = RetrainSettings(min_new_labels=args.min_new_labels, min_interval_minutes=args.min_interval_minutes)
+    execution_input = {"hyperparameters": hyperparameters}
+    if args.min_new_labels or args.min_interval_minutes:
+        execution_input.update(min_new_labels=args.min_new_labels, min_interval_minutes=args.min_interval_minutes)
+    run = run_retrain(ReviewQueue.open(args.queue), settings, execution_input)
+    if run.status != "SUCCEEDED":
+        print(f"imageflow retrain: retrainModel {run.status}: {run.error}: {run.cause}", file=sys.stderr)
         return 1
-    print(outcome.summary())
-    if outcome.retrained:
-        validation = outcome.metrics.get("validation", {})
-        baseline = outcome.metrics.get("approved_version_on_same_validation", {})
-        print(f"  candidate on {outcome.metrics.get('validation_images')} validation images: {json.dumps(validation)}")
-        print(f"  approved version {outcome.metrics.get('approved_version')} on the same images: {json.dumps(baseline)}")
-        print(f"  time from start to served: {outcome.seconds.get('trigger_to_served')} s")
+    output = run.output or {}
+    if not output.get("retrained"):
+        print(f"no retraining: {output.get('reason')}")
+        return 0
+    state = "approved and served" if output.get("promoted") else "kept PendingManualApproval"
+    print(f"version {run.version}: {state} ({output.get('reason')})")
+    print(f"  {output.get('summary')}")
+    print(f"  retrainModel: start to {'served' if output.get('promoted') else 'end'} in {run.seconds:.1f} s")
     return 0

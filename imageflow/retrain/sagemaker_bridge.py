@@ -215,9 +215,12 @@ class SageMakerBridge:
         archive.write_bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         with tarfile.open(archive) as tar:
             tar.extractall(folder, filter="data")
-        metrics = {"retrain": dict(request.get("CustomerMetadataProperties") or {}), "model_data_url": url}
+        metrics = _registry_metrics(request.get("CustomerMetadataProperties") or {}, url)
         package = self.registry.register(
-            folder, status=PENDING, reason=request.get("ModelPackageDescription", "registered by retrainModel"), metrics=metrics
+            folder,
+            status=PENDING,
+            reason=request.get("ModelPackageDescription", "registered by retrainModel"),
+            metrics=metrics,
         )
         arn = self._arn("model-package", f"{request['ModelPackageGroupName']}/{package.version}")
         self.package_versions[arn] = package.version
@@ -278,5 +281,21 @@ def _final_metrics(definitions: list[dict[str, str]], log: str) -> list[dict[str
     for definition in definitions:
         matches = re.findall(definition["Regex"], log)
         if matches:
-            found.append({"MetricName": definition["Name"], "Value": float(matches[-1]), "Timestamp": datetime.now(UTC)})
+            found.append(
+                {"MetricName": definition["Name"], "Value": float(matches[-1]), "Timestamp": datetime.now(UTC)}
+            )
     return found
+
+
+def _registry_metrics(properties: dict[str, str], url: str) -> dict[str, Any]:
+    """The package's metrics as the local registry lists them (``validation``, and the approved version's)."""
+    sides: dict[str, dict[str, Any]] = {"validation": {}, "baseline": {}}
+    for key, value in properties.items():
+        side, _, name = key.partition(":")
+        if side in sides:
+            sides[side][name] = int(float(value)) if name == "images" else float(value)
+    metrics: dict[str, Any] = {"validation": sides["validation"], "model_data_url": url}
+    if sides["baseline"]:
+        metrics["approved_version_on_same_validation"] = sides["baseline"]
+    metrics["validation_images"] = sides["validation"].get("images")
+    return metrics

@@ -1,8 +1,8 @@
 """``imageflow review``: the labelling handoff in SageMaker Ground Truth's formats.
 
-    imageflow review list                         what waits for a label
-    imageflow review export --out FILE            Ground Truth input manifest + label categories (each image once)
-    imageflow review import FILE                  output manifest or CSV -> a new dataset version
+imageflow review list                         what waits for a label
+imageflow review export --out FILE            Ground Truth input manifest + label categories (each image once)
+imageflow review import FILE                  output manifest or CSV -> a new dataset version
 """
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "import the job's output manifest (or a CSV s3_uri,label) as a new dataset version for "
         "`imageflow retrain`.",
     )
-    parser.add_argument("--queue", type=Path, metavar="DIR", help="review queue folder (default: $IMAGEFLOW_REVIEW or .local/review)")
-    parser.add_argument("--labels", default=DEFAULT_LABELS, help="label categories, in class order (default: %(default)s)")
+    parser.add_argument(
+        "--queue", type=Path, metavar="DIR", help="review queue folder (default: $IMAGEFLOW_REVIEW or .local/review)"
+    )
+    parser.add_argument(
+        "--labels", default=DEFAULT_LABELS, help="label categories, in class order (default: %(default)s)"
+    )
     commands = parser.add_subparsers(dest="review_command", required=True, metavar="ACTION")
     listing = commands.add_parser("list", help="records in the queue and whether each is exported or labelled")
     listing.set_defaults(func=list_queue)
@@ -67,8 +71,10 @@ def list_queue(args: argparse.Namespace) -> int:
     exported, labelled = queue.exported(), labelled_refs(latest(queue))
     records = queue.records()
     for record in records:
-        state = "labelled " + labelled[record.source_ref] if record.source_ref in labelled else (
-            "exported" if record.source_ref in exported else "waiting"
+        state = (
+            "labelled " + labelled[record.source_ref]
+            if record.source_ref in labelled
+            else ("exported" if record.source_ref in exported else "waiting")
         )
         print(f"{state:20s} {record.label or '-':11s} {record.confidence or 0:.3f}  {record.source_uri}")
     print(f"{len(records)} record(s) in {queue.root}")

@@ -157,7 +157,11 @@ def _evaluate_baseline(channel: Path, result: Any, model_dir: Path) -> None:
             if value is not None and name != "images":
                 print(f"{side}:{name}={float(value):.6f};", flush=True)
         print(f"{side}:images={scores.images};", flush=True)
-    evaluation = {"validation_images": len(validation), "candidate": candidate.as_dict(), "baseline": baseline.as_dict()}
+    evaluation = {
+        "validation_images": len(validation),
+        "candidate": candidate.as_dict(),
+        "baseline": baseline.as_dict(),
+    }
     (model_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n", encoding="utf-8")
 
 
