@@ -41,6 +41,14 @@ def _test_model_registry(monkeypatch: pytest.MonkeyPatch, shared_registry_root: 
 
 
 @pytest.fixture(autouse=True)
+def _test_review_queue(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each test gets its own review queue folder: `imageflow run` writes one, and tests must not share it."""
+    folder = tmp_path_factory.mktemp("review")
+    monkeypatch.setenv("IMAGEFLOW_REVIEW", str(folder))
+    return folder
+
+
+@pytest.fixture(autouse=True)
 def _fresh_handler_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test is a new Lambda container: settings and clients are re-read from its environment."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

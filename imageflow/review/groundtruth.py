@@ -114,7 +114,8 @@ def _manifest_label(line: object, labels: Sequence[str], number: int) -> Label |
     ref = line.get("source-ref")
     if not isinstance(ref, str) or not ref.startswith("s3://"):
         return "malformed line: no 's3://...' source-ref"
-    names = [k for k in line if isinstance(k, str) and isinstance(line.get(f"{k}-metadata"), Mapping)]
+    # the job's name: the key with a "<name>-metadata" mapping (a failed item has only the metadata)
+    names = [k[: -len("-metadata")] for k, v in line.items() if k.endswith("-metadata") and isinstance(v, Mapping)]
     if len(names) != 1:
         return f"{ref}: expected one label attribute with a matching '<name>-metadata', found {len(names)}"
     name = names[0]
@@ -129,7 +130,7 @@ def _manifest_label(line: object, labels: Sequence[str], number: int) -> Label |
     class_name = metadata["class-name"]
     if class_name not in labels:
         return f"{ref}: unknown label {class_name!r} (labels: {', '.join(labels)})"
-    index = line[name]
+    index = line.get(name)
     if not isinstance(index, int) or isinstance(index, bool) or index != list(labels).index(class_name):
         return f"{ref}: {name} is {index!r}, but class-name {class_name!r} is category {list(labels).index(class_name)}"
     annotator = (
