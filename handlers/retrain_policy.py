@@ -37,6 +37,7 @@ OVERRIDABLE = (
     "min_interval_minutes",
     "poll_seconds",
     "hyperparameters",
+    "negatives_prefix",
 )
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9-]")
 
@@ -142,6 +143,8 @@ def training_job(state: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     baseline = state.get("baseline_model_data_url")
     if baseline:
         channels.append(_channel("baseline", baseline))
+    if state.get("negatives_prefix"):
+        channels.append(_channel("negatives", f"s3://{bucket}/{state['negatives_prefix'].strip('/')}/"))
     definitions = [
         {"Name": f"{side}:{m}", "Regex": f"{side}:{m}=([0-9.]+)"}
         for side in ("validation", "baseline")

@@ -26,6 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="end early when the last retraining finished less than M minutes ago (default: %(default)s)")  # fmt: skip
     parser.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
                         help="training job hyperparameter (repeatable; default flip=true)")  # fmt: skip
+    parser.add_argument(
+        "--negatives",
+        type=Path,
+        metavar="DIR",
+        help="pictures of neither label for the 'other' class (default: the bundled open-set negatives)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -44,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     execution_input = {"hyperparameters": hyperparameters}
     if args.min_new_labels or args.min_interval_minutes:
         execution_input.update(min_new_labels=args.min_new_labels, min_interval_minutes=args.min_interval_minutes)
-    run = run_retrain(ReviewQueue.open(args.queue), settings, execution_input)
+    run = run_retrain(ReviewQueue.open(args.queue), settings, execution_input, negatives=args.negatives)
     if run.status != "SUCCEEDED":
         print(f"imageflow retrain: retrainModel {run.status}: {run.error}: {run.cause}", file=sys.stderr)
         return 1

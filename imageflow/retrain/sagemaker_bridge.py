@@ -37,7 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from imageflow.runner.botocore_hooks import error, success
+from imageflow.runner.botocore_hooks import error as _error
+from imageflow.runner.botocore_hooks import success
 from imageflow.s3uri import split_s3_uri as parse_s3_uri
 
 ACCOUNT = "123456789012"
@@ -273,6 +274,13 @@ class SageMakerBridge:
         if name != self.endpoint["EndpointName"]:
             return error("ValidationException", f"Could not find endpoint {name}", 400)
         return success({**self.endpoint, "EndpointArn": self._arn("endpoint", name), "CreationTime": datetime.now(UTC)})
+
+
+def error(code: str, message: str, status: int) -> Any:
+    """A SageMaker error answer; with a request id, which moto's interpreter reads when it names the error."""
+    response, parsed = _error(code, message, status)
+    parsed["ResponseMetadata"]["RequestId"] = "local-sagemaker-bridge"
+    return response, parsed
 
 
 def _final_metrics(definitions: list[dict[str, str]], log: str) -> list[dict[str, Any]]:

@@ -120,7 +120,10 @@ def _tar(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def seed(s3: Any, bucket: str, queue: ReviewQueue, registry: Any) -> None:
+NEGATIVES_PREFIX = "review/retrain/negatives/"
+
+
+def seed(s3: Any, bucket: str, queue: ReviewQueue, registry: Any, negatives: Path | None = None) -> None:
     """Put the queue's dataset version, last run and the approved version where the state machine reads them."""
     dataset = latest(queue)
     if dataset is not None:
@@ -133,6 +136,8 @@ def seed(s3: Any, bucket: str, queue: ReviewQueue, registry: Any) -> None:
     else:
         for channel in ("train", "train_lst"):
             _put_tree(s3, bucket, BUNDLED / channel, f"{BASE_PREFIX}{channel}/")
+    if negatives is not None:
+        _put_tree(s3, bucket, negatives, NEGATIVES_PREFIX)
     last = queue.root / "retrain" / "last-run.json"
     if last.is_file():
         record = {k: str(v) for k, v in json.loads(last.read_text(encoding="utf-8")).items()}
@@ -151,6 +156,7 @@ def run_retrain(
     registry: Any = None,
     endpoint: Any = None,
     bridge_options: dict[str, Any] | None = None,
+    negatives: Path | None = None,
 ) -> RetrainRun:
     """Start retrainModel in-process, wait for it, and return how it ended."""
     from imageflow.endpoint.service import LocalEndpoint
@@ -174,7 +180,8 @@ def run_retrain(
         )
         bridge.listeners.append(_swap_model(endpoint))
         bridge.register(session)
-        seed(workflow.s3, workflow.bucket, queue, registry)
+        seed(workflow.s3, workflow.bucket, queue, registry, negatives)
+        execution_input = {**(execution_input or {}), **({"negatives_prefix": NEGATIVES_PREFIX} if negatives else {})}
         name = f"image-classification-{STAGE}-retrain-model"
         function = f"arn:aws:lambda:{workflow.region}:{ACCOUNT}:function:image-classification-{STAGE}-retrainPolicy"
         references = {"retrainPolicy": function, "TrainingRole": TRAINING_ROLE_ARN}
@@ -185,7 +192,7 @@ def run_retrain(
         started = time.perf_counter()
         with _env(_environment(workflow.bucket, topic_arn, settings)):
             execution = workflow.sfn.start_execution(
-                stateMachineArn=arn, name=f"retrain-{int(time.time())}", input=json.dumps(execution_input or {})
+                stateMachineArn=arn, name=f"retrain-{int(time.time())}", input=json.dumps(execution_input)
             )["executionArn"]
             description = _wait(workflow.sfn, execution)
         seconds = time.perf_counter() - started
