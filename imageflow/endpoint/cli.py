@@ -152,4 +152,13 @@ def _classifier(args: argparse.Namespace, threads: int) -> Any:
         return ImageClassifier.from_files(args.model, args.labels or DEFAULT_LABELS_PATH, threads=threads)
     if args.labels:
         raise ValueError("--labels applies to an ImageNet .onnx --model file; a version directory has labels.json")
-    return load_served_classifier(Path(args.model) if args.model else None, threads=threads)
+    if args.model:
+        return load_served_classifier(Path(args.model), threads=threads)
+    from imageflow.endpoint.model import ModelLoadError
+    from imageflow.registry.follow import ApprovedVersionClassifier
+    from imageflow.registry.store import RegistryError
+
+    try:  # the approved version, followed: a newly approved one is served without a restart
+        return ApprovedVersionClassifier(threads=threads)
+    except RegistryError as exc:
+        raise ModelLoadError(str(exc)) from None

@@ -62,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     work_dir.mkdir(parents=True, exist_ok=True)
     local_cloud.configure_lambda_runtime(work_dir, lambda_env)
     index.apply(index.LOCAL_CLOUD)
+    from imageflow.localcloud import settings
+    from imageflow.retrain import local_cloud as retrain_bridge  # retrainModel's SageMaker calls do real work
+
+    retrain_bridge.install(f"http://{args.host}:{args.port}", settings.REGION, settings.ENDPOINT_NAME)
     print(f"local AWS API (moto with fixes) at http://{args.host}:{args.port}", flush=True)
     server.main(["--host", args.host, "--port", str(args.port)])
     return 0

@@ -32,4 +32,16 @@ def seed(aws_port: int, images: Iterable[Path] | None = None) -> list[str]:
     for path in images if images is not None else settings.sample_images():
         client.upload_file(str(path), settings.IMAGES_BUCKET, path.name)
         keys.append(path.name)
+    seed_base_dataset(client)
     return keys
+
+
+def seed_base_dataset(client: Any) -> None:
+    """The bundled training split where retrainModel's empty input looks for it (retrainBaseDatasetPrefix)."""
+    from imageflow.review.dataset import BUNDLED
+
+    for channel in ("train", "train_lst"):
+        for path in sorted((BUNDLED / channel).iterdir()):
+            client.put_object(
+                Bucket=settings.IMAGES_BUCKET, Key=f"review/datasets/base/{channel}/{path.name}", Body=path.read_bytes()
+            )
