@@ -9,7 +9,7 @@ CHECKOV_VENV := .venv-checkov
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export SLS_TELEMETRY_DISABLED := 1
 
-.PHONY: help setup demo test test-fast lint format package scan bench moto-check versions model local-up local-down clean
+.PHONY: help setup demo loop test test-fast lint format package scan bench moto-check versions model local-up local-down clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,6 +63,30 @@ demo: setup  ## Zero-shot vs trained on held-out CIFAR images: run, train, evalu
 	@echo; echo "== 5. the monitoring report over both runs of the held-out images: confidence rises"
 	$(BIN)/imageflow report $(DEMO)/data-capture --out $(DEMO)/report --bin 30s
 	@echo; echo "evaluation: $(DEMO)/evaluation/report.html   monitoring: $(DEMO)/report/report.html"
+
+# -- the closed loop (issue 11): review queue -> Ground Truth labels -> retrainModel -> a better model ------------
+# Its own registry and review queue (out/loop/): your served version and queue are not changed by it.
+LOOP := out/loop
+LOOP_ENV := IMAGEFLOW_REGISTRY=$(LOOP)/registry IMAGEFLOW_REVIEW=$(LOOP)/review
+loop: setup  ## The whole retraining loop offline: zero-shot, review queue, labels, retrainModel, recovery, report
+	rm -rf $(LOOP)
+	$(BIN)/python -m imageflow.retrain.loop_data $(LOOP)/data
+	@echo; echo "== 1. the zero-shot model on half of 200 held-out CIFAR images: few pass; the review queue fills, the trigger fires"
+	$(LOOP_ENV) $(BIN)/imageflow models approve zero-shot
+	$(LOOP_ENV) $(BIN)/imageflow run $(LOOP)/data/first --out $(LOOP)/run-1 --capture-dir $(LOOP)/data-capture --table-rows 5 -q
+	@echo; echo "== 2. the review queue, exported as a Ground Truth input manifest (+ label categories)"
+	$(LOOP_ENV) $(BIN)/imageflow review export --out $(LOOP)/labelling/review.manifest
+	@echo; echo "== 3. labels come back as a Ground Truth output manifest (stand-in labellers: the held-out labels)"
+	$(BIN)/python -m imageflow.review.stand_in_labeller $(LOOP)/labelling/review.manifest --labels-from $(LOOP)/data/first --out $(LOOP)/labelling/output.manifest
+	$(LOOP_ENV) $(BIN)/imageflow review import $(LOOP)/labelling/output.manifest --base $(LOOP)/data/train-data
+	@echo; echo "== 4. retrainModel: train, evaluate against the approved version, register, approve, update the endpoint"
+	$(LOOP_ENV) $(BIN)/imageflow retrain
+	@echo; echo "== 5. the other half (never trained on), through the new version"
+	$(LOOP_ENV) $(BIN)/imageflow run $(LOOP)/data/second --out $(LOOP)/run-2 --capture-dir $(LOOP)/data-capture --table-rows 5 -q
+	$(BIN)/python -m imageflow.retrain.loop_figures $(LOOP)
+	@echo; echo "== 6. the monitoring report: the dip, the retraining (marked), the recovery"
+	$(BIN)/imageflow report $(LOOP)/data-capture --out $(LOOP)/report --bin 10s --mark "$$($(BIN)/python -m imageflow.retrain.loop_figures $(LOOP) --mark)"
+	@echo; echo "monitoring: $(LOOP)/report/report.html   loop figures: $(LOOP)/figures.json"
 
 test: setup .chromium lint  ## Lint, then every test (unit, integration, workflow, package, end to end)
 	$(BIN)/pytest -n 2 --dist loadgroup

@@ -45,6 +45,7 @@ def _test_review_queue(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     """Each test gets its own review queue folder: `imageflow run` writes one, and tests must not share it."""
     folder = tmp_path_factory.mktemp("review")
     monkeypatch.setenv("IMAGEFLOW_REVIEW", str(folder))
+    monkeypatch.setenv("IMAGEFLOW_RETRAIN_TRIGGER", "off")  # on only where a test is about it
     return folder
 
 

@@ -68,8 +68,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--jobs", "-j", metavar="N", type=_checked(_parse_jobs), default=None,
         help="processes reading local files (default: one per available CPU; 1 reads in this process)",
     )  # fmt: skip
+    parser.add_argument(
+        "--mark", metavar="TIME=LABEL", type=_checked(parse_mark), action="append", default=[],
+        help="mark an event on the time axis, e.g. a retraining: 2026-11-20T13:05Z='retrained (version 3)' "
+        "(repeatable)",
+    )  # fmt: skip
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
+
+
+def parse_mark(text: str) -> tuple[float, str]:
+    """``TIME=LABEL`` -> (epoch seconds, label)."""
+    moment, sep, label = text.partition("=")
+    if not sep or not label.strip():
+        raise ValueError(f"bad mark {text!r}: use TIME=LABEL, e.g. 2026-11-20T13:05Z=retrained")
+    return parse_time(moment), label.strip()
 
 
 def _checked(parse: Callable[[str], object]) -> Callable[[str], object]:
@@ -127,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     sources = [args.source]
-    plots = write_plots(out, binned)
+    plots = write_plots(out, binned, marks=args.mark)
     write_data_files(out, stats, binned, sources)
     page = write_html(out, summary(stats, binned, sources), bin_rows(binned), label_rows(binned), plots)
     print(one_line_summary(stats.files, stats.skipped.total(), binned, page))

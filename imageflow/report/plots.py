@@ -25,6 +25,13 @@ _SIZE = (10, 4.2)
 _DPI = 110
 _LINE = "#1f6fb2"
 _THRESHOLD = "#c0392b"
+_MARK = "#2e7d32"
+Mark = tuple[float, str]  # (epoch seconds, label): an event on the time axis, such as a retraining
+
+
+def _draw_marks(axes: object, marks: tuple[Mark, ...] | list[Mark]) -> None:
+    for epoch, label in marks:
+        axes.axvline(np.datetime64(int(epoch), "s"), color=_MARK, linestyle="-.", linewidth=1.5, label=label)  # type: ignore[attr-defined]
 
 
 def _bin_times(binned: BinnedSummary, offset: float = 0.0) -> np.ndarray:
@@ -51,7 +58,7 @@ def _no_data(axes: object, message: str = "no inferences in this window") -> Non
     axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, color="gray")  # type: ignore[attr-defined]
 
 
-def plot_confidence(binned: BinnedSummary, path: Path) -> Path:
+def plot_confidence(binned: BinnedSummary, path: Path, marks: tuple[Mark, ...] | list[Mark] = ()) -> Path:
     """Mean confidence per bin (with the 10th-90th percentile band) against the threshold."""
     figure = Figure(figsize=_SIZE, layout="constrained")
     axes = figure.add_subplot()
@@ -63,6 +70,7 @@ def plot_confidence(binned: BinnedSummary, path: Path) -> Path:
         )  # fmt: skip
         # Markers keep isolated bins visible: empty bins (NaN) break the line.
         axes.plot(centres, binned.mean_confidence, color=_LINE, marker="o", markersize=3, label="mean confidence")
+        _draw_marks(axes, marks)
         _time_axis(figure, binned)
     else:
         _no_data(axes)
@@ -74,7 +82,7 @@ def plot_confidence(binned: BinnedSummary, path: Path) -> Path:
     return _save(figure, path)
 
 
-def plot_under_threshold(binned: BinnedSummary, path: Path) -> Path:
+def plot_under_threshold(binned: BinnedSummary, path: Path, marks: tuple[Mark, ...] | list[Mark] = ()) -> Path:
     """Share of inferences below the threshold per bin."""
     figure = Figure(figsize=_SIZE, layout="constrained")
     axes = figure.add_subplot()
@@ -88,6 +96,7 @@ def plot_under_threshold(binned: BinnedSummary, path: Path) -> Path:
             color=_THRESHOLD,
             alpha=0.8,
         )
+        _draw_marks(axes, marks)
         _time_axis(figure, binned)
         overall = binned.under_total / binned.total
         axes.axhline(overall, color="black", linestyle=":", label=f"overall {overall:.1%}")
@@ -117,10 +126,10 @@ def plot_labels(binned: BinnedSummary, path: Path) -> Path:
     return _save(figure, path)
 
 
-def write_plots(out: Path, binned: BinnedSummary) -> list[Path]:
-    """Write the three PNGs into ``out``; return their paths in display order."""
+def write_plots(out: Path, binned: BinnedSummary, marks: tuple[Mark, ...] | list[Mark] = ()) -> list[Path]:
+    """Write the three PNGs into ``out`` (``marks`` drawn on the time axes); return their paths in display order."""
     return [
-        plot_confidence(binned, out / CONFIDENCE_PNG),
-        plot_under_threshold(binned, out / UNDER_THRESHOLD_PNG),
+        plot_confidence(binned, out / CONFIDENCE_PNG, marks),
+        plot_under_threshold(binned, out / UNDER_THRESHOLD_PNG, marks),
         plot_labels(binned, out / LABELS_PNG),
     ]

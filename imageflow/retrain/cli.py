@@ -20,12 +20,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--queue", type=Path, metavar="DIR", help="review queue folder (default: $IMAGEFLOW_REVIEW or .local/review)"
     )
-    parser.add_argument("--min-new-labels", type=int, default=0, metavar="N",
-                        help="end early when fewer images were labelled since the last retraining (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--min-interval-minutes", type=float, default=0.0, metavar="M",
-                        help="end early when the last retraining finished less than M minutes ago (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
-                        help="training job hyperparameter (repeatable; default flip=true)")  # fmt: skip
+    parser.add_argument(
+        "--min-new-labels", type=int, default=0, metavar="N",
+        help="end early when fewer images were labelled since the last retraining (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--min-interval-minutes", type=float, default=0.0, metavar="M",
+        help="end early when the last retraining finished less than M minutes ago (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
+        help="training job hyperparameter (repeatable; default flip=true)",
+    )  # fmt: skip
     parser.add_argument(
         "--negatives",
         type=Path,
@@ -33,6 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="pictures of neither label for the 'other' class (default: the bundled open-set negatives)",
     )
     parser.set_defaults(func=run)
+
+
+def _keep_run(queue: object, run: object) -> None:
+    """One line per run in <queue>/retrain/runs.jsonl: status, version, output, seconds from start to end."""
+    folder = queue.root / "retrain"  # type: ignore[attr-defined]
+    folder.mkdir(parents=True, exist_ok=True)
+    line = {k: getattr(run, k) for k in ("status", "version", "output", "error", "cause")}
+    line["seconds"] = round(run.seconds, 1)  # type: ignore[attr-defined]
+    with (folder / "runs.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
     execution_input = {"hyperparameters": hyperparameters}
     if args.min_new_labels or args.min_interval_minutes:
         execution_input.update(min_new_labels=args.min_new_labels, min_interval_minutes=args.min_interval_minutes)
-    run = run_retrain(ReviewQueue.open(args.queue), settings, execution_input, negatives=args.negatives)
+    queue = ReviewQueue.open(args.queue)
+    run = run_retrain(queue, settings, execution_input, negatives=args.negatives)
+    _keep_run(queue, run)
     if run.status != "SUCCEEDED":
         print(f"imageflow retrain: retrainModel {run.status}: {run.error}: {run.cause}", file=sys.stderr)
         return 1

@@ -204,6 +204,10 @@ def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], resu
         f"data capture: {capture_dir}/{endpoint.endpoint_name}/{endpoint.variant_name}/ "
         f"(and s3://{workflow.bucket}/{CAPTURE_PREFIX}/ while the run lasted)"
     )
+    if args.model is None:  # the retraining trigger (issue 11): the alarm's rule over this run's results
+        from imageflow.retrain.trigger import after_run
+
+        after_run(results_path)
     return code
 
 

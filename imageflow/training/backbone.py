@@ -106,7 +106,10 @@ _MIRROR_ARGS = ("tta/starts", "tta/ends", "tta/axes", "tta/steps")
 def _mirror_initializers() -> list[onnx.TensorProto]:
     """Slice arguments reversing the width axis: start at the last column, step -1 to before the first."""
     values = (-1, -(2**62), 3, -1)
-    return [helper.make_tensor(name, TensorProto.INT64, [1], [value]) for name, value in zip(_MIRROR_ARGS, values)]
+    return [
+        helper.make_tensor(name, TensorProto.INT64, [1], [value])
+        for name, value in zip(_MIRROR_ARGS, values, strict=True)
+    ]
 
 
 def _mean_of_views(both: str, out: str, width: int) -> list[onnx.NodeProto]:

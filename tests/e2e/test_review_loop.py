@@ -16,7 +16,7 @@ import pytest
 from imageflow.cli import main
 from imageflow.registry.store import Registry
 from imageflow.review.queue import ReviewQueue
-from imageflow.review.stand_in_labeller import main as label
+from imageflow.review.stand_in_labeller import main as stand_in_labellers
 from imageflow.training.data import load_dataset
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,13 @@ def test_low_confidence_images_come_back_labelled_and_a_retrained_version_is_ser
     queue = ReviewQueue.open()
 
     assert main(["models", "approve", "zero-shot"]) == 0
+    monkeypatch.setenv("IMAGEFLOW_RETRAIN_TRIGGER", "on")
     assert main(["run", str(data["first"]), "--out", str(tmp_path / "run1"), "-q", "--table-rows", "0"]) == 0
+    # the alarm's rule fires over this run (nearly all low confidence) and starts retrainModel, whose guard
+    # (retrainMinNewLabels) ends it early: nothing is labelled yet
+    said = capsys.readouterr().err
+    assert "starting retrainModel" in said and "ended early: NotEnoughNewLabels: 0 newly labelled" in said
+    monkeypatch.setenv("IMAGEFLOW_RETRAIN_TRIGGER", "off")
     first = [json.loads(line) for line in (tmp_path / "run1" / "results.jsonl").read_text().splitlines()]
     low = [r for r in first if r["outcome"] == "low_confidence"]
     assert len(low) >= 6 and len(queue.records()) == len(low)  # the queue outlives the run, on disk
@@ -71,7 +77,7 @@ def test_low_confidence_images_come_back_labelled_and_a_retrained_version_is_ser
     refs = [json.loads(line)["source-ref"] for line in manifest.read_text().splitlines()]
     assert len(refs) == len(set(refs)) == len(low)  # each low-confidence image exactly once
     output = tmp_path / "job-output.manifest"
-    assert label([str(manifest), "--labels-from", str(data["first"]), "--out", str(output)]) == 0
+    assert stand_in_labellers([str(manifest), "--labels-from", str(data["first"]), "--out", str(output)]) == 0
     assert main(["review", "import", str(output), "--base", str(data["base"])]) == 0
 
     capsys.readouterr()

@@ -21,7 +21,16 @@ from imageflow.tools.package_offline import copy_service
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCloud, dict[str, str]]]:
     """Both services running (sample images seeded), stopped at the end of the session."""
     cloud = LocalCloud(tmp_path_factory.mktemp("localcloud-state"))
-    env = cloud.start(settings.Ports(free_port(), free_port()))
+    # its own model registry: retrainModel approves versions there, which no other test may see
+    saved = os.environ.get("IMAGEFLOW_REGISTRY")
+    os.environ["IMAGEFLOW_REGISTRY"] = str(tmp_path_factory.mktemp("localcloud-registry") / "registry")
+    try:
+        env = cloud.start(settings.Ports(free_port(), free_port()))
+    finally:
+        if saved is None:
+            os.environ.pop("IMAGEFLOW_REGISTRY", None)
+        else:
+            os.environ["IMAGEFLOW_REGISTRY"] = saved
     try:
         yield cloud, env
     finally:

@@ -76,4 +76,27 @@ def test_stepf_low_confidence_image_fails(deployed: dict[str, str], service_dir:
     assert code == 1
     assert execution["status"] == "FAILED"
     assert execution["error"] == "THRESHOLD_CONFIDENCE_NOT_MET", _failure_story(deployed, execution)
-    assert "grace_hopper.jpg" in execution["cause"]
+    assert "grace_hopper.jpg" in execution["cause"] and "review record missing" not in execution["cause"]
+    # the review-record states ran on the local cloud too: the image waits for a label under review/
+    s3 = client("s3", deployed)
+    record_key = f"review/records/{execution['name']}.json"
+    record = json.loads(s3.get_object(Bucket=settings.IMAGES_BUCKET, Key=record_key)["Body"].read())
+    assert record["source"]["s3_key"] == "grace_hopper.jpg" and record["execution_arn"] == execution["executionArn"]
+
+
+def test_stepf_retrain_model_with_an_empty_input_trains_registers_and_serves(
+    deployed: dict[str, str], service_dir: Path
+) -> None:
+    """`sls invoke stepf --name retrainModel --stage local --data '{}'`: the stage's defaults (the bundled data)."""
+    done = run_sls(
+        ["invoke", "stepf", "--name", "retrainModel", "--stage", "local", "--data", "{}"], deployed, service_dir
+    )
+    text = done.stdout if done.returncode == 0 else done.stderr
+    execution, _ = json.JSONDecoder().raw_decode(text[text.index('{\n  "executionArn"') :])
+    assert done.returncode == 0 and execution["status"] == "SUCCEEDED", _failure_story(deployed, execution)
+    output = json.loads(execution["output"])
+    assert output["retrained"] is True and output["promoted"] is True, output
+    assert "/image-classifier/" in output["model_package_arn"]
+    s3 = client("s3", deployed)
+    run = s3.head_object(Bucket=settings.IMAGES_BUCKET, Key="review/retrain/last-run.json")["Metadata"]
+    assert run["dataset"] == "base" and run["promote"] == "true"

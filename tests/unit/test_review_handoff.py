@@ -88,7 +88,7 @@ def test_export_writes_each_waiting_image_once_with_the_label_categories(queue, 
 
 
 def test_a_second_export_exports_nothing_already_exported(queue, tmp_path: Path) -> None:
-    folder, refs = queue
+    folder, _ = queue
     _cli(folder, "export", "--out", str(tmp_path / "first.manifest"))
     _record(folder, "exec-5", "uploads/run/00005-new.png", sorted(BUNDLED.glob("*.png"))[5].read_bytes(), "etag5")
     assert _cli(folder, "export", "--out", str(tmp_path / "second.manifest")) == 0
@@ -102,7 +102,9 @@ def test_import_of_an_output_manifest_builds_a_deduplicated_dataset_version_with
 ) -> None:
     folder, refs = queue
     labels_file = tmp_path / "output.manifest"
-    labels_file.write_text("\n".join(_output_line(ref, label) for ref, label in zip(refs[:3], LABELS + LABELS)) + "\n")
+    labels_file.write_text(
+        "\n".join(_output_line(ref, label) for ref, label in zip(refs[:3], LABELS + LABELS, strict=False)) + "\n"
+    )
     assert _cli(folder, "import", str(labels_file), "--base", str(base)) == 0
     version = folder / "datasets" / "v1"
     dataset = load_dataset(version, LABELS, for_training=False)
@@ -110,7 +112,7 @@ def test_import_of_an_output_manifest_builds_a_deduplicated_dataset_version_with
     provenance = [json.loads(line) for line in (version / "provenance.jsonl").read_text().splitlines()]
     reviewed = [p for p in provenance if p["origin"] == "review"]
     assert [(p["source_ref"], p["label"]) for p in reviewed] == list(
-        zip(refs[:3], ["bicycle", "motorcycle", "bicycle"])
+        zip(refs[:3], ["bicycle", "motorcycle", "bicycle"], strict=True)
     )
     assert reviewed[0]["original"].startswith(f"s3://{BUCKET}/uploads/run/") and reviewed[0]["etag"] == '"etag0"'
     assert (

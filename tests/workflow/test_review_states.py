@@ -53,9 +53,8 @@ def test_a_low_confidence_image_is_recorded_for_review_and_the_execution_still_f
         result.cause.startswith("THRESHOLD_CONFIDENCE_NOT_MET: best confidence")
         and "review record missing" not in result.cause
     )
-    assert ["ReadReviewSource", "CopyForReview", "BuildReviewRecord", "WriteReviewRecord", "LowConfidence"] == _states(
-        result.history
-    )[-5:]
+    expected = ["ReadReviewSource", "CopyForReview", "BuildReviewRecord", "WriteReviewRecord", "LowConfidence"]
+    assert _states(result.history)[-5:] == expected
     body = workflow.s3.get_object(Bucket=workflow.bucket, Key=record_key("low-1"))["Body"].read()
     record = parse_record(json.loads(body), "record")
     assert (record.source_key, record.etag, record.copy_key) == (KEY, etag, image_key("low-1", KEY))
