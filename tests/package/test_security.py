@@ -182,7 +182,12 @@ def test_every_function_has_reserved_concurrency_within_the_accounts_default_poo
         for name, resource in resources.items()
         if resource["Type"] == LAMBDA
     }
-    assert reserved == {"SerializeLambdaFunction": 10, "ClassifyLambdaFunction": 10, "ThresholdLambdaFunction": 10}
+    assert reserved == {
+        "SerializeLambdaFunction": 10,
+        "ClassifyLambdaFunction": 10,
+        "ThresholdLambdaFunction": 10,
+        "RetrainPolicyLambdaFunction": 2,
+    }
     # AWS keeps 100 of an account's (default) 1,000 concurrent executions unreserved.
     assert sum(reserved.values()) <= 1000 - 100
 
@@ -251,7 +256,7 @@ def test_parliament_finds_nothing_in_any_iam_policy(
     template = variant_template(variant)
     linted = {policy.resource for policy in policies(template)}
     # The functions' roles and the role serverless-step-functions generates for the state machine.
-    assert {"SerializeRole", "ClassifyRole", "ThresholdRole", "ClassifyImageStateMachineRole"} <= linted
+    assert {"SerializeRole", "ClassifyRole", "ThresholdRole", "ClassifyImageStateMachineRole", "RetrainModelRole"} <= linted
     if "modelDataUrl" in VARIANTS[variant]:
         assert "ModelExecutionRole" in linted
     assert [str(finding) for finding in lint_template(template)] == []
