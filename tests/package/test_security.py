@@ -256,7 +256,13 @@ def test_parliament_finds_nothing_in_any_iam_policy(
     template = variant_template(variant)
     linted = {policy.resource for policy in policies(template)}
     # The functions' roles and the role serverless-step-functions generates for the state machine.
-    assert {"SerializeRole", "ClassifyRole", "ThresholdRole", "ClassifyImageStateMachineRole", "RetrainModelRole"} <= linted
+    assert {
+        "SerializeRole",
+        "ClassifyRole",
+        "ThresholdRole",
+        "ClassifyImageStateMachineRole",
+        "RetrainModelRole",
+    } <= linted
     if "modelDataUrl" in VARIANTS[variant]:
         assert "ModelExecutionRole" in linted
     assert [str(finding) for finding in lint_template(template)] == []

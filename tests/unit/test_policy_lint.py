@@ -27,8 +27,13 @@ def test_wrong_resources_unknown_actions_and_risky_rights_are_found() -> None:
         "RESOURCE_MISMATCH"  # an object action on the bucket ARN
     }
     assert "UNKNOWN_ACTION" in _issues(_role({"Effect": "Allow", "Action": "s3:GetObjekt", "Resource": "*"}))
-    risky = _issues(_role({"Effect": "Allow", "Action": ["iam:PassRole", "sts:GetSessionToken"], "Resource": "*"}))
+    risky = _issues(
+        _role({"Effect": "Allow", "Action": ["iam:AttachRolePolicy", "sts:GetSessionToken"], "Resource": "*"})
+    )
     assert {"RESOURCE_STAR", "PERMISSIONS_MANAGEMENT_ACTIONS", "CREDENTIALS_EXPOSURE"} <= risky
+    # iam:PassRole alone is accepted as a permissions-management action (retrainModel must pass the training
+    # role), never on "*"
+    assert _issues(_role({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"})) == {"RESOURCE_STAR"}
 
 
 def test_only_the_ecr_token_alone_is_accepted_as_credential_exposure() -> None:
