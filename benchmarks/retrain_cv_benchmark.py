@@ -10,7 +10,7 @@ folds, and scored on the unseen fold. Setups compared side by side, on the same 
 
 * ``plain``: the backbone's features of the image (what versions before test-time flips used);
 * ``flip``: the mean of the features of the image and of its mirror image (``load_backbone(flip=True)``,
-  baked into the served graph; the default of `imageflow train` and `imageflow retrain`).
+  baked into the served graph; the training hyperparameter ``flip``, off by default).
 
 Printed: mean, minimum and spread over all folds, and the margin of the mean and of the worst fold over the
 targets.

@@ -82,7 +82,7 @@ def plan(event: Mapping[str, Any]) -> dict[str, Any]:
         if alarm
         else 0,
         "poll_seconds": _number("RETRAIN_POLL_SECONDS", _env("RETRAIN_POLL_SECONDS"), int),
-        "hyperparameters": {"seed": "0", "flip": "true"},
+        "hyperparameters": {"seed": "0"},
         "baseline_model_data_url": os.environ.get("BASELINE_MODEL_DATA_URL") or None,
     }
     settings.update(manual)

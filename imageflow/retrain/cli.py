@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--hyperparameter", action="append", default=[], metavar="NAME=VALUE",
-        help="training job hyperparameter (repeatable; default flip=true)",
+        help="training job hyperparameter, e.g. flip=true (test-time flips in the graph); repeatable; default seed=0",
     )  # fmt: skip
     parser.add_argument(
         "--negatives",
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from imageflow.retrain.workflow import RetrainSettings, run_retrain
     from imageflow.review.queue import ReviewQueue
 
-    hyperparameters = {"seed": "0", "flip": "true"}
+    hyperparameters = {"seed": "0"}
     for item in args.hyperparameter:
         name, sep, value = item.partition("=")
         if not sep or not name:
