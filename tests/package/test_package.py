@@ -184,9 +184,10 @@ def test_cfn_lint_finds_no_error_in_the_packaged_template(packaged: Path) -> Non
     assert _cfn_lint_findings(packaged / "cloudformation-template-update-stack.json") == []
 
 
-def test_asl_validator_accepts_the_definition() -> None:
+@pytest.mark.parametrize("definition", ["classify_image", "retrain_model"])
+def test_asl_validator_accepts_the_definition(definition: str) -> None:
     completed = subprocess.run(
-        [str(BIN / "asl-validator"), "--yaml-path", "stepfunctions/classify_image.asl.yml"],
+        [str(BIN / "asl-validator"), "--yaml-path", f"stepfunctions/{definition}.asl.yml"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -261,3 +262,38 @@ def test_the_template_with_an_endpoint_passes_cfn_lint(endpoint_template: dict[s
     path = tmp_path / "template.json"
     path.write_text(json.dumps(endpoint_template))
     assert _cfn_lint_findings(path) == []
+
+
+# -- retraining (issue 11) ------------------------------------------------------------------------------
+def test_retrain_model_role_passes_only_the_training_role_to_sagemaker_and_names_every_resource(
+    template: dict[str, Any],
+) -> None:
+    statements = [s for role, s in _allow_statements(template) if role == "RetrainModelRole"]
+    actions = {a for s in statements for a in _as_list(s["Action"])}
+    assert "iam:PassRole" in actions and not any("*" in a for a in actions)
+    [pass_role] = [s for s in statements if "iam:PassRole" in _as_list(s["Action"])]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    assert json.dumps(pass_role["Resource"]).count("TrainingRole") == 1
+    for statement in statements:
+        if any(a.startswith("sagemaker:") for a in _as_list(statement["Action"])):
+            text = json.dumps(statement["Resource"])
+            assert "imageflow-retrain-" in text or "image-classifier" in text, statement
+
+
+def test_the_low_confidence_alarm_starts_retrain_model(template: dict[str, Any]) -> None:
+    rules = [r for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    [rule] = [r for r in rules if "RetrainModelStateMachine" in json.dumps(r["Properties"]["Targets"])]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["CloudWatch Alarm State Change"]
+    assert pattern["detail"]["state"]["value"] == ["ALARM"]
+    assert pattern["detail"]["alarmName"] == [f"image-classification-{STAGE}-low-confidence-share"]
+
+
+def test_the_per_image_machine_writes_only_under_the_review_prefix(template: dict[str, Any]) -> None:
+    writes = [
+        s["Resource"]
+        for role, s in _allow_statements(template)
+        if role == "ClassifyImageStateMachineRole" and "s3:PutObject" in _as_list(s["Action"])
+    ]
+    assert writes and all("/review/*" in json.dumps(w) for w in writes)
+    assert "s3:PutObject" not in _role_actions(template, "ThresholdRole")
