@@ -2,7 +2,8 @@
 
 SageMaker's contract for a training container, rooted at ``root`` (``/opt/ml`` in a job):
 
-* channels are folders under ``input/data/<channel>/``. The lst layout's four channels (``train``,
+* channels are folders under ``input/data/<channel>/`` (an optional ``baseline`` channel holds the approved
+  version's ``model.tar.gz``: it is scored on the same validation images, as ``baseline:*`` metrics). The lst layout's four channels (``train``,
   ``train_lst``, optional ``validation`` and ``validation_lst``) side by side ARE ``imageflow train``'s DATA
   layout, so ``input/data`` is read as DATA. A folder-per-class dataset can come as one channel ``training``.
   An optional channel ``negatives`` replaces the bundled open-set negatives;
