@@ -2,11 +2,11 @@
 
 SageMaker's contract for a training container, rooted at ``root`` (``/opt/ml`` in a job):
 
-* channels are folders under ``input/data/<channel>/`` (an optional ``baseline`` channel holds the approved
-  version's ``model.tar.gz``: it is scored on the same validation images, as ``baseline:*`` metrics). The lst layout's four channels (``train``,
+* channels are folders under ``input/data/<channel>/``. The lst layout's four channels (``train``,
   ``train_lst``, optional ``validation`` and ``validation_lst``) side by side ARE ``imageflow train``'s DATA
   layout, so ``input/data`` is read as DATA. A folder-per-class dataset can come as one channel ``training``.
-  An optional channel ``negatives`` replaces the bundled open-set negatives;
+  An optional channel ``negatives`` replaces the bundled open-set negatives; an optional channel ``baseline``
+  holds the approved version's ``model.tar.gz``, scored on the same validation images (``baseline:*`` metrics);
 * hyperparameters arrive as strings in ``input/config/hyperparameters.json`` (see ``HYPERPARAMETERS``);
 * the model version directory is written to ``model/`` (SageMaker tars it to ``model.tar.gz``);
 * on failure the reason goes to ``output/failure`` and the exit status is 1;
