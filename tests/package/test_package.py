@@ -273,7 +273,7 @@ def test_retrain_model_role_passes_only_the_training_role_to_sagemaker_and_names
     assert "iam:PassRole" in actions and not any("*" in a for a in actions)
     [pass_role] = [s for s in statements if "iam:PassRole" in _as_list(s["Action"])]
     assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
-    assert json.dumps(pass_role["Resource"]).count("TrainingRole") == 1
+    assert _as_list(pass_role["Resource"]) == ["arn:aws:iam::123456789012:role/stack-trainingrole"]
     for statement in statements:
         if any(a.startswith("sagemaker:") for a in _as_list(statement["Action"])):
             text = json.dumps(statement["Resource"])
