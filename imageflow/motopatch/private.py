@@ -236,10 +236,43 @@ SFN_STATE_MACHINE_DETAILS = _name(
     "shared_parsed_program",
     attributes="definition",
 )
+# -- Distributed Map (imageflow.motopatch.distributed_map) ---------------------------------------------
+_MAP = "moto.stepfunctions.parser.asl.component.state.exec.state_map"
+SFN_ITEM_READER_S3_LIST = _name(
+    f"{_MAP}.item_reader.eval.resource_eval_s3:ResourceEvalS3._handle_list_objects_v2",
+    "item_reader_lists_every_object",
+    parameters=("env", "resource_runtime_part", "state_credentials"),
+)
+SFN_ITEM_READER_S3_CLIENT = _name(
+    f"{_MAP}.item_reader.eval.resource_eval_s3:ResourceEvalS3._get_s3_client",
+    "item_reader_lists_every_object",
+    parameters=("resource_runtime_part", "state_credentials"),
+)
+SFN_RESULT_WRITER_S3_PUT = _name(
+    f"{_MAP}.result_writer.resource_eval.resource_eval_s3:ResourceEvalS3._handle_put_object",
+    "result_writer_writes_result_files",
+    parameters=("env", "resource_runtime_part", "state_credentials"),
+)
+SFN_RESULT_WRITER_S3_CLIENT = _name(
+    f"{_MAP}.result_writer.resource_eval.resource_eval_s3:ResourceEvalS3._get_s3_client",
+    "result_writer_writes_result_files",
+    parameters=("resource_runtime_part", "state_credentials"),
+)
+SFN_DISTRIBUTED_MAP_RUN = _name(
+    f"{_MAP}.iteration.distributed_iteration_component:DistributedIterationComponent._map_run",
+    "result_writer_writes_result_files",
+    parameters=("self", "env", "eval_input"),
+)
+SFN_MAP_RUN_RECORD = _name(
+    f"{_MAP}.iteration.itemprocessor.map_run_record:MapRunRecord",
+    "result_writer_writes_result_files",
+    attributes="map_run_arn",
+)
 SFN_TMP_THREADS = _name("moto.stepfunctions.parser.utils:TMP_THREADS", "finished_threads_released")
 SFN_PARSER = _name(
     "moto.stepfunctions.parser.asl.parse.asl_parser:AmazonStateLanguageParser.parse",
     "shared_parsed_program",
+    "definition_accepts_aws_map_settings",
     parameters=("definition",),
 )
 SFN_COMPONENT = _name("moto.stepfunctions.parser.asl.component.component:Component", "shared_parsed_program")
