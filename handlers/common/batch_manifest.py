@@ -81,9 +81,10 @@ def _json(text: Any) -> Any:
 
 
 def _error_record(item: Mapping[str, Any], error: str, cause: str) -> dict[str, Any]:
+    # a child's input (s3_key, etag) or, as moto records it, the listed item itself (Key, Etag)
     return {
-        "key": item.get("s3_key"),
-        "etag": item.get("etag"),
+        "key": item.get("s3_key") or item.get("Key"),
+        "etag": plain_etag(item.get("etag") or item.get("Etag")),
         "outcome": ERROR,
         "error": error,
         "cause": cause,

@@ -10,7 +10,8 @@ the server (``tests/motopatch/test_distributed_map.py``):
 * ``ItemReader`` ``s3:listObjectsV2`` makes one ``ListObjectsV2`` call, so a prefix with more than 1,000
   objects is cut at 1,000 without a word, and its items are boto3's (``ETag``, a ``datetime``), not AWS's
   (``Etag``, epoch seconds);
-* ``ResultWriter`` writes only ``manifest.json`` with empty ``ResultFiles``: no ``SUCCEEDED_0.json``;
+* ``ResultWriter`` writes only ``manifest.json`` with empty ``ResultFiles``: no ``SUCCEEDED_0.json``; and
+  its ``Parameters`` paths are evaluated against the children's outputs, not the state's input;
 * there is no redrive (``RedriveExecution``) and no separate child executions.
 
 Each patch below fixes one of these; the rest (redrive, child executions) the project does not need
@@ -144,7 +145,8 @@ def result_writer_writes_result_files() -> None:
     """ResultWriter writes ``SUCCEEDED_0.json`` / ``FAILED_0.json`` and lists them in ``manifest.json``.
 
     Upstream: only ``manifest.json``, with empty ``ResultFiles`` (a TODO in moto), so nothing downstream can
-    read the children's results. The items are remembered when the map run starts (``_map_run``), so each
+    read the children's results; and its ``Parameters`` JSONPath (``Bucket.$``, ``Prefix.$``) reads the list of
+    child outputs instead of the Map state's input. The items are remembered when the map run starts (``_map_run``), so each
     entry carries its child's input as on AWS.
     """
     original_map_run = private.SFN_DISTRIBUTED_MAP_RUN.load()
@@ -180,5 +182,15 @@ def result_writer_writes_result_files() -> None:
             {"MapRunArn": record.map_run_arn, "ResultWriterDetails": {"Bucket": parameters["Bucket"], "Key": key}}
         )
 
+    def _eval_body(self: Any, env: Any) -> None:
+        # the Parameters' JSONPath reads the Map state's input (upstream: the list of child outputs)
+        env.stack.append(env.states.get_input())
+        self.parargs.eval(env=env)
+        parameters = env.stack.pop()
+        env.stack.pop()
+        env.stack.append(parameters)
+        self.resource_eval.eval_resource(env=env)
+
     private.SFN_DISTRIBUTED_MAP_RUN.replace(_map_run)
+    private.SFN_RESULT_WRITER_EVAL.replace(_eval_body)
     private.SFN_RESULT_WRITER_S3_PUT.replace(staticmethod(_handle_put_object))

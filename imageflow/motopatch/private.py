@@ -258,6 +258,11 @@ SFN_RESULT_WRITER_S3_CLIENT = _name(
     "result_writer_writes_result_files",
     parameters=("resource_runtime_part", "state_credentials"),
 )
+SFN_RESULT_WRITER_EVAL = _name(
+    f"{_MAP}.result_writer.result_writer_decl:ResultWriter._eval_body",
+    "result_writer_writes_result_files",
+    parameters=("self", "env"),
+)
 SFN_DISTRIBUTED_MAP_RUN = _name(
     f"{_MAP}.iteration.distributed_iteration_component:DistributedIterationComponent._map_run",
     "result_writer_writes_result_files",

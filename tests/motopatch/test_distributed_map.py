@@ -59,7 +59,7 @@ def _map_definition(*, tolerated: Any = 100, execution_type: str = "EXPRESS", fa
                     "ToleratedFailurePercentage": tolerated,
                     "ResultWriter": {
                         "Resource": "arn:aws:states:::s3:putObject",
-                        "Parameters": {"Bucket": BUCKET, "Prefix": "out"},
+                        "Parameters": {"Bucket": BUCKET, "Prefix.$": "$.out"},
                     },
                     "ItemProcessor": {
                         "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type},
@@ -75,7 +75,7 @@ def _map_definition(*, tolerated: Any = 100, execution_type: str = "EXPRESS", fa
 
 def _run(sfn: Any, definition: str, name: str = "run") -> dict[str, Any]:
     arn = sfn.create_state_machine(name=f"map-{name}", definition=definition, roleArn=ROLE)["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name=name, input='{"out": "out"}')["executionArn"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         description = sfn.describe_execution(executionArn=execution)
@@ -134,6 +134,7 @@ def test_result_writer_writes_result_files_listed_in_its_manifest(aws: tuple[Any
     assert description["status"] == "SUCCEEDED", description  # a failed child does not fail the map run
     output = json.loads(description["output"])
     assert output["MapRunArn"].split(":")[5] == "mapRun"
+    assert output["ResultWriterDetails"]["Key"].startswith("out/")  # Prefix.$ read from the state's input
     manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=_manifest_key(description))["Body"].read())
     assert manifest["DestinationBucket"] == BUCKET
     files = manifest["ResultFiles"]
