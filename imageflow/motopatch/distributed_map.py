@@ -146,8 +146,8 @@ def result_writer_writes_result_files() -> None:
 
     Upstream: only ``manifest.json``, with empty ``ResultFiles`` (a TODO in moto), so nothing downstream can
     read the children's results; and its ``Parameters`` JSONPath (``Bucket.$``, ``Prefix.$``) reads the list of
-    child outputs instead of the Map state's input. The items are remembered when the map run starts (``_map_run``), so each
-    entry carries its child's input as on AWS.
+    child outputs instead of the Map state's input. The items are remembered when the map run starts
+    (``_map_run``), so each entry carries its child's input as on AWS.
     """
     original_map_run = private.SFN_DISTRIBUTED_MAP_RUN.load()
     get_client = private.SFN_RESULT_WRITER_S3_CLIENT.load()
