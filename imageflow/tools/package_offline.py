@@ -25,7 +25,7 @@ SLS = REPO_ROOT / "node_modules" / ".bin" / "sls"
 # What `sls` reads to package and deploy the service (everything else is the local tooling).
 SERVICE_PATHS = (
     "serverless.yml", "package.json", ".npmrc", "requirements.txt",
-    "handlers", "stepfunctions", "iam", "monitoring", "sagemaker", "security", "events",
+    "handlers", "stepfunctions", "iam", "monitoring", "sagemaker", "security", "events", "batch",
 )  # fmt: skip
 
 

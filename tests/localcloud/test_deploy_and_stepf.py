@@ -77,3 +77,31 @@ def test_stepf_low_confidence_image_fails(deployed: dict[str, str], service_dir:
     assert execution["status"] == "FAILED"
     assert execution["error"] == "THRESHOLD_CONFIDENCE_NOT_MET", _failure_story(deployed, execution)
     assert "grace_hopper.jpg" in execution["cause"]
+
+
+def test_stepf_classify_batch_with_empty_input_reconciles_the_seeded_images(
+    deployed: dict[str, str], service_dir: Path
+) -> None:
+    """`sls invoke stepf --name classifyBatch --data '{}'`: the Distributed Map over the stage's seeded images."""
+    done = run_sls(
+        ["invoke", "stepf", "--name", "classifyBatch", "--stage", "local", "--data", "{}"], deployed, service_dir
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    start = done.stdout.index('{\n  "executionArn"')
+    execution, _ = json.JSONDecoder().raw_decode(done.stdout[start:])
+    assert execution["status"] == "SUCCEEDED", _failure_story(deployed, execution)
+    summary = json.loads(execution["output"])["summary"]
+    s3 = client("s3", deployed)
+    seeded = {item["Key"] for item in s3.list_objects_v2(Bucket=settings.IMAGES_BUCKET)["Contents"]}
+    images = {key for key in seeded if not key.startswith(("batch/", "review/"))}
+    bucket, _, key = json.loads(execution["output"])["manifest"].removeprefix("s3://").partition("/")
+    lines = [json.loads(line) for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()]
+    assert sorted(line["key"] for line in lines) == sorted(images)  # one line per seeded image, none twice
+    assert summary["reconciled"] is True
+    assert summary["passed"] + summary["low_confidence"] + summary["error"] == len(images)
+    outcomes = {line["key"]: line for line in lines}
+    assert (outcomes["motorcycle_left.png"]["outcome"], outcomes["motorcycle_left.png"]["label"]) == (
+        "passed",
+        "motorcycle",
+    )
+    assert outcomes["grace_hopper.jpg"]["outcome"] == "low_confidence"
