@@ -12,6 +12,8 @@ the server (``tests/motopatch/test_distributed_map.py``):
   (``Etag``, epoch seconds);
 * ``ResultWriter`` writes only ``manifest.json`` with empty ``ResultFiles``: no ``SUCCEEDED_0.json``; and
   its ``Parameters`` paths are evaluated against the children's outputs, not the state's input;
+* an ``aws-sdk:s3:getObject`` task returns ``Body`` as botocore's stream, which no later state can read
+  (``States.StringToJson($.Body)`` fails); AWS returns the body as text;
 * there is no redrive (``RedriveExecution``) and no separate child executions.
 
 Each patch below fixes one of these; the rest (redrive, child executions) the project does not need
@@ -194,3 +196,25 @@ def result_writer_writes_result_files() -> None:
     private.SFN_DISTRIBUTED_MAP_RUN.replace(_map_run)
     private.SFN_RESULT_WRITER_EVAL.replace(_eval_body)
     private.SFN_RESULT_WRITER_S3_PUT.replace(staticmethod(_handle_put_object))
+
+
+@once
+def aws_sdk_get_object_body_is_text() -> None:
+    """An ``aws-sdk:s3:getObject`` task's ``Body`` is the object's text, as on AWS.
+
+    Upstream: the task's result keeps botocore's ``StreamingBody``, so ``States.StringToJson($.Body)`` (how
+    classifyBatch reads its ledger) fails and the state's output cannot be serialised.
+    """
+    original = private.SFN_AWS_SDK_TASK.load()
+
+    def _eval_service_task(
+        self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+    ) -> Any:
+        result = original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        response = env.stack[-1] if env.stack else None
+        body = response.get("Body") if isinstance(response, dict) else None
+        if body is not None and hasattr(body, "read"):
+            response["Body"] = body.read().decode("utf-8", errors="replace")
+        return result
+
+    private.SFN_AWS_SDK_TASK.replace(_eval_service_task)

@@ -177,6 +177,12 @@ PATCHES: tuple[Patch, ...] = (
         (f"{_MAP_TEST}::test_result_writer_writes_result_files_listed_in_its_manifest",),
         _WHEN_FIXED,
     ),
+    Patch(
+        distributed_map.aws_sdk_get_object_body_is_text,
+        BOTH,
+        (f"{_MAP_TEST}::test_an_aws_sdk_get_object_task_reads_the_body_as_text",),
+        _WHEN_FIXED,
+    ),
 )
 
 

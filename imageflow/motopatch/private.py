@@ -263,6 +263,12 @@ SFN_RESULT_WRITER_EVAL = _name(
     "result_writer_writes_result_files",
     parameters=("self", "env"),
 )
+SFN_AWS_SDK_TASK = _name(
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk:"
+    "StateTaskServiceAwsSdk._eval_service_task",
+    "aws_sdk_get_object_body_is_text",
+    parameters=("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"),
+)
 SFN_DISTRIBUTED_MAP_RUN = _name(
     f"{_MAP}.iteration.distributed_iteration_component:DistributedIterationComponent._map_run",
     "result_writer_writes_result_files",

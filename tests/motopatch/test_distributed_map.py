@@ -145,3 +145,23 @@ def test_result_writer_writes_result_files_listed_in_its_manifest(aws: tuple[Any
     assert sorted(json.loads(entry["Output"])["key"] for entry in succeeded) == ["in/ok-1.png", "in/ok-2.png"]
     assert [json.loads(entry["Input"])["Key"] for entry in failed] == ["in/bad.png"]
     assert all(entry["Status"] == "FAILED" for entry in failed)
+
+
+def test_an_aws_sdk_get_object_task_reads_the_body_as_text(aws: tuple[Any, Any]) -> None:
+    sfn, s3 = aws
+    s3.put_object(Bucket=BUCKET, Key="ledger/é x+y.json", Body=json.dumps({"etag": '"abc"'}).encode())
+    definition = {
+        "StartAt": "Read",
+        "States": {
+            "Read": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+                "Parameters": {"Bucket": BUCKET, "Key": "ledger/é x+y.json"},
+                "ResultSelector": {"record.$": "States.StringToJson($.Body)"},
+                "End": True,
+            }
+        },
+    }
+    description = _run(sfn, json.dumps(definition), "get-object")
+    assert description["status"] == "SUCCEEDED", description.get("cause")
+    assert json.loads(description["output"]) == {"record": {"etag": '"abc"'}}
