@@ -19,6 +19,7 @@ _SUBCOMMAND_MODULES = (
     "imageflow.localcloud.cli",
     "imageflow.training.cli",
     "imageflow.registry.cli",
+    "imageflow.batch.cli",
 )
 
 

@@ -154,3 +154,29 @@ def test_a_rerun_after_an_interruption_neither_redoes_nor_double_counts_work(
         f"interrupted after {done_before} model calls, {len(done)} images recorded done; "
         f"rerun reused {len(reused)}, classified {endpoint.calls}, manifest lines {len(lines)}"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "status", "error"),
+    [
+        ("incoming/day 1/moto+left 100% é.png", MOTORCYCLE, "SUCCEEDED", None),
+        ("incoming/notes.txt", b"not an image\n", "FAILED", "NotAnImageError"),
+    ],
+)
+def test_a_simulated_upload_event_starts_the_per_image_machine_with_the_real_key(
+    workflow: tuple[LocalWorkflow, CountingEndpoint], key: str, data: bytes, status: str, error: str | None
+) -> None:
+    from imageflow.batch.upload_rule import execution_input, execution_name, load_rule, object_created_event
+
+    flow, _ = workflow
+    flow.put_image(key, data)
+    etag = flow.s3.head_object(Bucket=flow.bucket, Key=key)["ETag"]
+    event = object_created_event(flow.bucket, key, size=len(data), etag=etag)
+    execution = execution_input(load_rule(flow.bucket, "incoming/"), event)
+    assert execution == {"s3_bucket": flow.bucket, "s3_key": key}
+    result = flow.run(execution, name=execution_name(key))
+    assert (result.status, result.error) == (status, error)  # every object ends in one recorded outcome
+    if status == "SUCCEEDED":
+        assert result.output["body"]["s3_key"] == key  # serialize read the real key
+    else:
+        assert key in (result.cause or "")
