@@ -261,3 +261,24 @@ def test_the_template_with_an_endpoint_passes_cfn_lint(endpoint_template: dict[s
     path = tmp_path / "template.json"
     path.write_text(json.dumps(endpoint_template))
     assert _cfn_lint_findings(path) == []
+
+
+def test_the_arm64_stage_parameter_moves_the_functions_and_builds_the_layer_for_aarch64(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """`--param=architecture=arm64`: every function on Graviton, the layer built from aarch64 wheels."""
+    import zipfile
+
+    from imageflow.tools.package_offline import copy_service, package_service
+
+    service = copy_service(tmp_path_factory.mktemp("arm64"))
+    done = package_service("armtest", service, {"architecture": "arm64"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    template = json.loads((service / ".serverless" / "cloudformation-template-update-stack.json").read_text())
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert functions and all(f["Properties"]["Architectures"] == ["arm64"] for f in functions)
+    layer = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion")
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    with zipfile.ZipFile(service / ".serverless" / "pythonRequirements.zip") as archive:
+        imaging = [name for name in archive.namelist() if "/PIL/_imaging." in name and name.endswith(".so")]
+    assert imaging and all("aarch64" in name for name in imaging), imaging
