@@ -250,6 +250,7 @@ def _run_prefixes_on_aws(
     args: argparse.Namespace, session: Any, inputs: list[Any], results_path: Path, prefixes: list[str], run_id: str
 ) -> int:
     """s3:// prefixes only: one classifyBatch execution (Distributed Map) per prefix, on AWS's engine."""
+    from handlers.common.batch_manifest import is_own_object
     from imageflow.runner.batch_machine import AwsBatchBackend, run_prefix_batch
     from imageflow.runner.inputs import parse_s3_uri
     from imageflow.runner.targets import BATCH_STATE_MACHINE_OUTPUT, StackLookupError, stack_outputs
@@ -261,6 +262,13 @@ def _run_prefixes_on_aws(
     if not machine:
         return _fail(f"the stage's stack has no output {BATCH_STATE_MACHINE_OUTPUT}: deploy this version", EXIT_FAILED)
     print(f"state machine: {machine}", file=sys.stderr)
+    own = [item for item in inputs if is_own_object(item.key or "")]
+    if own:
+        # batch results, ledger and review queue under the prefix are the workflow's outputs, not images
+        inputs = [item for item in inputs if not is_own_object(item.key or "")]
+        print(f"skipped {len(own)} objects under batch/ and review/ (the workflow's own outputs)", file=sys.stderr)
+        if not inputs:
+            return _fail("nothing to classify: every object is under batch/ or review/", EXIT_USAGE)
     sfn, s3 = session.client("stepfunctions"), session.client("s3")
 
     def dispatch(on_outcome: Any) -> int:

@@ -105,3 +105,22 @@ def test_stepf_classify_batch_with_empty_input_reconciles_the_seeded_images(
         "motorcycle",
     )
     assert outcomes["grace_hopper.jpg"]["outcome"] == "low_confidence"
+
+
+def test_imageflow_run_aws_on_the_local_cloud_runs_the_deployed_batch(deployed: dict[str, str], tmp_path: Path) -> None:
+    """`imageflow run --aws --stage local s3://bucket/`: the deployed classifyBatch, the usual table and file."""
+    import subprocess
+    import sys
+
+    results = tmp_path / "results.jsonl"
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("imageflow")), "run", "--aws", "--stage", "local", "-q",
+         f"s3://{settings.IMAGES_BUCKET}/", "--results", str(results)],
+        env=deployed, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "classify-batch" in done.stderr
+    outcomes = {json.loads(line)["source"]: json.loads(line) for line in results.read_text().splitlines()}
+    seeded = {f"s3://{settings.IMAGES_BUCKET}/{path.name}" for path in settings.sample_images()}
+    assert seeded <= set(outcomes)  # (other tests may have added objects to the shared bucket)
+    assert outcomes[f"s3://{settings.IMAGES_BUCKET}/motorcycle_left.png"]["outcome"] == "passed"

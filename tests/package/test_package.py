@@ -194,6 +194,38 @@ def test_asl_validator_accepts_the_definition() -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
+def test_asl_validator_accepts_the_batch_definition_with_the_included_chain(tmp_path: Path) -> None:
+    from imageflow.runner.definition import BATCH_DEFINITION_PATH, load_definition
+
+    definition = load_definition(BATCH_DEFINITION_PATH, {"self:custom.imagesBucketName": "images"})
+    processor = definition["States"]["ClassifyImages"]["ItemProcessor"]
+    assert processor["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
+    branch = processor["States"]["RunImageChain"]["Branches"][0]
+    assert branch["States"]["Serialize"]["Parameters"]["FunctionName"] == {"Fn::GetAtt": ["serialize", "Arn"]}
+    path = tmp_path / "classify_batch.json"
+    path.write_text(json.dumps(definition))
+    completed = subprocess.run(
+        [str(BIN / "asl-validator"), "--json-path", str(path)], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_the_batch_machine_is_a_distributed_map_over_s3_with_its_own_role(template: dict[str, Any]) -> None:
+    machine = template["Resources"]["ClassifyBatchStateMachine"]["Properties"]
+    assert machine["RoleArn"] == {"Fn::GetAtt": ["BatchStateMachineRole", "Arn"]}
+    text = machine["DefinitionString"]["Fn::Sub"][0]
+    definition = json.loads(text)
+    mapped = definition["States"]["ClassifyImages"]
+    assert mapped["ItemReader"]["Resource"] == "arn:aws:states:::s3:listObjectsV2"
+    assert mapped["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    assert mapped["ToleratedFailurePercentage"] == 100 and isinstance(mapped["MaxConcurrency"], int)
+    rule = template["Resources"]["UploadRule"]["Properties"]
+    assert rule["EventPattern"]["detail-type"] == ["Object Created"]
+    assert rule["Targets"][0]["Arn"] == {"Ref": "ClassifyImageStateMachine"}
+    bucket = template["Resources"]["ImagesBucket"]["Properties"]
+    assert bucket["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+
+
 def test_asl_validator_rejects_a_broken_definition(tmp_path: Path) -> None:
     broken = (
         (REPO_ROOT / "stepfunctions" / "classify_image.asl.yml").read_text().replace("Next: Classify", "Next: Clasify")
