@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from imageflow.motopatch import diagnostics, distributed_map, local_cloud, speed
+from imageflow.motopatch import diagnostics, distributed_map, local_cloud, memory, speed
 
 LOCAL_CLOUD = "local cloud"
 IN_PROCESS = "in-process"
@@ -181,6 +181,12 @@ PATCHES: tuple[Patch, ...] = (
         distributed_map.aws_sdk_get_object_body_is_text,
         BOTH,
         (f"{_MAP_TEST}::test_an_aws_sdk_get_object_task_reads_the_body_as_text",),
+        _WHEN_FIXED,
+    ),
+    Patch(
+        memory.deleted_objects_are_released,
+        BOTH,
+        ("tests/motopatch/test_memory.py::test_deleted_and_replaced_objects_are_released",),
         _WHEN_FIXED,
     ),
 )

@@ -148,15 +148,23 @@ S3_CUSTOM_ENDPOINTS = _name("moto.settings:get_s3_custom_endpoints", "s3_url_tab
 S3_BACKENDS = _name("moto.s3.models:s3_backends", "LocalS3")
 S3_BACKEND = _name("moto.s3.models:S3Backend", "LocalS3", "s3_url_table_reloaded_on_change", attributes="buckets")
 S3_PUT_OBJECT = _name(
-    "moto.s3.models:S3Backend.put_object", "LocalS3", parameters=("self", "bucket_name", "key_name", "value")
+    "moto.s3.models:S3Backend.put_object",
+    "LocalS3",
+    "deleted_objects_are_released",
+    parameters=("self", "bucket_name", "key_name", "value"),
 )
 S3_GET_OBJECT = _name("moto.s3.models:S3Backend.get_object", "LocalS3", parameters=("self", "bucket_name", "key_name"))
 S3_DELETE_OBJECT = _name(
-    "moto.s3.models:S3Backend.delete_object", "LocalS3", parameters=("self", "bucket_name", "key_name")
+    "moto.s3.models:S3Backend.delete_object",
+    "LocalS3",
+    "deleted_objects_are_released",
+    parameters=("self", "bucket_name", "key_name"),
 )
 S3_URL_MODULE = _name("moto.s3.models:S3Backend._url_module", "s3_url_table_reloaded_on_change")
 S3_URLS = _name("moto.s3.urls:url_paths", "s3_url_table_reloaded_on_change")
-S3_OBJECT = _name("moto.s3.models:FakeKey", "LocalS3", attributes="value etag metadata")
+S3_OBJECT = _name(
+    "moto.s3.models:FakeKey", "LocalS3", "deleted_objects_are_released", attributes="value etag metadata acl disposed"
+)
 S3_MISSING_BUCKET = _name("moto.s3.exceptions:MissingBucket", "LocalS3")
 
 # -- Step Functions (the ASL interpreter, ported from LocalStack) --------------------------------------------
