@@ -50,9 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
         help="classify images through the workflow (offline by default, or --aws)",
-        description="Run each image through the classify-image state machine, one execution per image: "
-        "offline by default, with the local model endpoint and SageMaker-format data capture; "
-        "or against a deployed stage with --aws.",
+        description="Classify images through the workflow's state machines. Offline (the default) the inputs "
+        "go through classifyBatch, the Distributed Map that runs the classify-image chain for each image, with "
+        "the local model endpoint and SageMaker-format data capture. With --aws, s3:// prefixes go through the "
+        "deployed classifyBatch; local files through one classifyImage execution each.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -84,8 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--concurrency",
         type=_positive_int,
         metavar="N",
-        help=f"executions in flight at once (default: {DEFAULT_LOCAL_CONCURRENCY} locally, "
-        f"{DEFAULT_AWS_CONCURRENCY} with --aws)",
+        help=f"images in flight at once: the local batch's MaxConcurrency, or --aws executions of local files "
+        f"(default: {DEFAULT_LOCAL_CONCURRENCY} locally, {DEFAULT_AWS_CONCURRENCY} with --aws)",
     )
     parser.add_argument(
         "--batch-size",

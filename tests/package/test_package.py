@@ -155,6 +155,41 @@ def test_each_function_role_allows_only_what_its_function_does(template: dict[st
                 assert f"-{STAGE}-{role.removesuffix('Role').lower()}:*" in json.dumps(resources)
 
 
+def test_the_batch_roles_allow_only_what_the_batch_does(template: dict[str, Any]) -> None:
+    batch = _role_actions(template, "BatchStateMachineRole")
+    assert set(batch) == {
+        "lambda:InvokeFunction",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:StopExecution",
+        "states:RedriveExecution",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+    }
+    assert batch["s3:GetObject"] == ["arn:aws:s3:::stack-imagesbucket/batch/*"]  # its ledger and results only
+    assert sorted(batch["s3:PutObject"]) == [
+        "arn:aws:s3:::stack-imagesbucket/batch/*",
+        "arn:aws:s3:::stack-imagesbucket/review/*",
+    ]
+    assert all(
+        f"-{STAGE}-classify-batch" in json.dumps(batch[action]) for action in batch if action.startswith("states:")
+    )
+    reconcile = _role_actions(template, "ReconcileBatchRole")
+    assert set(reconcile) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+    }
+    assert reconcile["s3:PutObject"] == ["arn:aws:s3:::stack-imagesbucket/batch/*"]
+    upload = _role_actions(template, "UploadRuleRole")
+    assert upload == {"states:StartExecution": [{"Ref": "ClassifyImageStateMachine"}]}
+
+
 def test_with_a_stage_key_each_function_role_may_decrypt_with_that_key_only(
     template: dict[str, Any], variant_template: Callable[[str], dict[str, Any]]
 ) -> None:

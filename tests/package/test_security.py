@@ -182,7 +182,12 @@ def test_every_function_has_reserved_concurrency_within_the_accounts_default_poo
         for name, resource in resources.items()
         if resource["Type"] == LAMBDA
     }
-    assert reserved == {"SerializeLambdaFunction": 10, "ClassifyLambdaFunction": 10, "ThresholdLambdaFunction": 10}
+    assert reserved == {
+        "SerializeLambdaFunction": 10,
+        "ClassifyLambdaFunction": 10,
+        "ThresholdLambdaFunction": 10,
+        "ReconcileBatchLambdaFunction": 2,
+    }
     # AWS keeps 100 of an account's (default) 1,000 concurrent executions unreserved.
     assert sum(reserved.values()) <= 1000 - 100
 
