@@ -187,7 +187,11 @@ def test_the_batch_roles_allow_only_what_the_batch_does(template: dict[str, Any]
     }
     assert reconcile["s3:PutObject"] == ["arn:aws:s3:::stack-imagesbucket/batch/*"]
     upload = _role_actions(template, "UploadRuleRole")
-    assert upload == {"states:StartExecution": [{"Ref": "ClassifyImageStateMachine"}]}
+    assert upload == {
+        "states:StartExecution": [
+            f"arn:aws:states:us-east-1:123456789012:stateMachine:image-classification-{STAGE}-classify-image"
+        ]
+    }
 
 
 def test_with_a_stage_key_each_function_role_may_decrypt_with_that_key_only(
