@@ -38,7 +38,12 @@ def images(count: int) -> list[bytes]:
 
 
 def import_rss_mb(module: str) -> float:
-    code = f"import resource, {module}; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork and exec, so a child would report its parent's
+    code = (
+        f"import {module}, pathlib; "
+        "print(next(l.split()[1] for l in pathlib.Path('/proc/self/status').read_text().splitlines() "
+        "if l.startswith('VmHWM:')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     return int(out.stdout.strip()) / 1024
 
