@@ -9,7 +9,7 @@ CHECKOV_VENV := .venv-checkov
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export SLS_TELEMETRY_DISABLED := 1
 
-.PHONY: help setup demo loop test test-fast lint format package scan bench moto-check versions model local-up local-down clean
+.PHONY: help setup demo loop test test-fast lint format package scan bench bench-batch cost moto-check versions model local-up local-down clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -128,6 +128,14 @@ bench: setup  ## Benchmarks: workflow vs bare model, report vs notebook, trainin
 	$(BIN)/python benchmarks/serving_benchmark.py
 	$(BIN)/python benchmarks/open_set_benchmark.py
 	$(BIN)/python benchmarks/serve_benchmark.py
+
+# -- batch runs and cost (README "Batches, uploads and cost") ----------------------------------------
+bench-batch: setup  ## 1,000 and 10,000 generated images through imageflow run (classifyBatch): time, memory, reconciliation
+	$(BIN)/python benchmarks/batch_benchmark.py
+
+cost: setup  ## Re-measure the handlers, then print the cost per million images (prices: pricing/aws-us-east-1.json)
+	$(BIN)/python benchmarks/handler_benchmark.py
+	$(BIN)/python benchmarks/cost_model.py
 
 versions:  ## Rebuild the versions shipped in models/versions/ (zero-shot; cifar100-default trained with seed 0)
 	$(BIN)/python -m imageflow.training.builtin

@@ -8,7 +8,12 @@ from typing import Any
 from handlers.common.config import ThresholdSettings
 from handlers.common.errors import InvalidInferencesError, ThresholdConfidenceNotMetError
 from handlers.common.events import body_location, parse_body, response
-from handlers.common.inferences import best_prediction, meets_threshold, validate_probabilities
+from handlers.common.inferences import (
+    best_prediction,
+    low_confidence_detail,
+    meets_threshold,
+    validate_probabilities,
+)
 from handlers.common.observability import bind_invocation, logger, metrics, record_confidence
 
 
@@ -32,10 +37,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     if not met:
         logger.info("Confidence below threshold", extra={"label": best.label, "confidence": best.confidence})
-        raise ThresholdConfidenceNotMetError(
-            f"best confidence {best.confidence:.4f} ({best.label}) is below the threshold "
-            f"{config.threshold:g} for {image}"
-        )
+        raise ThresholdConfidenceNotMetError(low_confidence_detail(best, probabilities, config.threshold, image))
     body.update(inferences=probabilities, label=best.label, confidence=best.confidence)
     logger.info("Confidence meets threshold", extra={"label": best.label, "confidence": best.confidence})
     return response(body)

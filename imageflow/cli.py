@@ -21,6 +21,7 @@ _SUBCOMMAND_MODULES = (
     "imageflow.registry.cli",
     "imageflow.review.cli",
     "imageflow.retrain.cli",
+    "imageflow.batch.cli",
 )
 
 

@@ -66,6 +66,9 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, name: str = "
     except Image.DecompressionBombError as exc:
         # Pillow refuses images above twice ITS limit before we see the size: report ours instead
         raise DecompressionBombError(too_many_pixels_message(name, pillow_pixel_count(exc), max_pixels)) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # identified, but cut off inside its header (e.g. "Truncated File Read" in a PNG's first chunks)
+        raise CorruptImageError(f"{name} is truncated or corrupt: {exc}") from None
     with image:
         if image.format not in CONTENT_TYPES:
             raise NotAnImageError(f"{name} is a {image.format} image; accepted: {', '.join(CONTENT_TYPES)}")

@@ -73,3 +73,39 @@ def best_prediction(probabilities: Sequence[float], labels: Sequence[str]) -> Pr
 def meets_threshold(probabilities: Sequence[float], threshold: float) -> bool:
     """The original rule: pass when any probability reaches the threshold."""
     return any(value >= threshold for value in probabilities)
+
+
+_PROBABILITIES_MARK = "; probabilities "
+
+
+def low_confidence_detail(best: Prediction, probabilities: Sequence[float], threshold: float, image: str) -> str:
+    """Why a result is not confident, with every class probability (a failed execution keeps only this text)."""
+    return (
+        f"best confidence {best.confidence:.4f} ({best.label}) is below the threshold {threshold:g} for {image}"
+        f"{_PROBABILITIES_MARK}{json.dumps(list(probabilities))}"
+    )
+
+
+def parse_low_confidence_detail(cause: str) -> tuple[str | None, float | None, list[float]]:
+    """The label, confidence and probabilities a ``low_confidence_detail`` text carries (``None``/[] if absent)."""
+    head, mark, tail = cause.rpartition(_PROBABILITIES_MARK)
+    probabilities: list[float] = []
+    if mark:
+        try:
+            values = json.loads(tail)
+            probabilities = [float(v) for v in values] if isinstance(values, list) else []
+        except (ValueError, TypeError):
+            probabilities = []
+    text = head if mark else cause
+    label = confidence = None
+    start = text.find("best confidence ")
+    if start >= 0:
+        number, _, rest = text[start + len("best confidence ") :].partition(" (")
+        try:
+            confidence = float(number)
+            label = rest.partition(") ")[0] or None
+        except ValueError:
+            confidence = None
+    if probabilities:
+        confidence = max(probabilities)
+    return label, confidence, probabilities

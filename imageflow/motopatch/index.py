@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from imageflow.motopatch import diagnostics, local_cloud, speed
+from imageflow.motopatch import diagnostics, distributed_map, local_cloud, memory, speed
 
 LOCAL_CLOUD = "local cloud"
 IN_PROCESS = "in-process"
@@ -24,6 +24,7 @@ BOTH = frozenset({LOCAL_CLOUD, IN_PROCESS})
 _FIXES_TEST = "tests/localcloud/test_moto_fixes.py"
 _SPEED_TEST = "tests/motopatch/test_speed.py"
 _DIAGNOSTICS_TEST = "tests/motopatch/test_diagnostics.py"
+_MAP_TEST = "tests/motopatch/test_distributed_map.py"
 # the rule for a patch that works around a moto defect or missing feature
 _WHEN_FIXED = "when its test passes with the patch left out on the moto release pinned in requirements-dev.txt"
 # the rule for a speed-up: the cost it removes is gone upstream, or the local runtime no longer needs it
@@ -156,6 +157,37 @@ PATCHES: tuple[Patch, ...] = (
         frozenset({IN_PROCESS}),
         (f"{_SPEED_TEST}::test_a_changed_custom_s3_endpoint_is_still_served",),
         _WHEN_FAST,
+    ),
+    # -- Distributed Map (classifyBatch) -----------------------------------------------------------------
+    Patch(
+        distributed_map.definition_accepts_aws_map_settings,
+        BOTH,
+        (f"{_MAP_TEST}::test_express_children_and_an_integer_tolerance_parse",),
+        _WHEN_FIXED,
+    ),
+    Patch(
+        distributed_map.item_reader_lists_every_object,
+        BOTH,
+        (f"{_MAP_TEST}::test_item_reader_lists_past_the_first_page_with_aws_items",),
+        _WHEN_FIXED,
+    ),
+    Patch(
+        distributed_map.result_writer_writes_result_files,
+        BOTH,
+        (f"{_MAP_TEST}::test_result_writer_writes_result_files_listed_in_its_manifest",),
+        _WHEN_FIXED,
+    ),
+    Patch(
+        distributed_map.aws_sdk_get_object_body_is_text,
+        BOTH,
+        (f"{_MAP_TEST}::test_an_aws_sdk_get_object_task_reads_the_body_as_text",),
+        _WHEN_FIXED,
+    ),
+    Patch(
+        memory.deleted_objects_are_released,
+        BOTH,
+        ("tests/motopatch/test_memory.py::test_deleted_and_replaced_objects_are_released",),
+        _WHEN_FIXED,
     ),
 )
 

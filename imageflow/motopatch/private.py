@@ -148,15 +148,23 @@ S3_CUSTOM_ENDPOINTS = _name("moto.settings:get_s3_custom_endpoints", "s3_url_tab
 S3_BACKENDS = _name("moto.s3.models:s3_backends", "LocalS3")
 S3_BACKEND = _name("moto.s3.models:S3Backend", "LocalS3", "s3_url_table_reloaded_on_change", attributes="buckets")
 S3_PUT_OBJECT = _name(
-    "moto.s3.models:S3Backend.put_object", "LocalS3", parameters=("self", "bucket_name", "key_name", "value")
+    "moto.s3.models:S3Backend.put_object",
+    "LocalS3",
+    "deleted_objects_are_released",
+    parameters=("self", "bucket_name", "key_name", "value"),
 )
 S3_GET_OBJECT = _name("moto.s3.models:S3Backend.get_object", "LocalS3", parameters=("self", "bucket_name", "key_name"))
 S3_DELETE_OBJECT = _name(
-    "moto.s3.models:S3Backend.delete_object", "LocalS3", parameters=("self", "bucket_name", "key_name")
+    "moto.s3.models:S3Backend.delete_object",
+    "LocalS3",
+    "deleted_objects_are_released",
+    parameters=("self", "bucket_name", "key_name"),
 )
 S3_URL_MODULE = _name("moto.s3.models:S3Backend._url_module", "s3_url_table_reloaded_on_change")
 S3_URLS = _name("moto.s3.urls:url_paths", "s3_url_table_reloaded_on_change")
-S3_OBJECT = _name("moto.s3.models:FakeKey", "LocalS3", attributes="value etag metadata")
+S3_OBJECT = _name(
+    "moto.s3.models:FakeKey", "LocalS3", "deleted_objects_are_released", attributes="value etag metadata acl disposed"
+)
 S3_MISSING_BUCKET = _name("moto.s3.exceptions:MissingBucket", "LocalS3")
 
 # -- Step Functions (the ASL interpreter, ported from LocalStack) --------------------------------------------
@@ -236,10 +244,54 @@ SFN_STATE_MACHINE_DETAILS = _name(
     "shared_parsed_program",
     attributes="definition",
 )
+# -- Distributed Map (imageflow.motopatch.distributed_map) ---------------------------------------------
+_MAP = "moto.stepfunctions.parser.asl.component.state.exec.state_map"
+SFN_ITEM_READER_S3_LIST = _name(
+    f"{_MAP}.item_reader.eval.resource_eval_s3:ResourceEvalS3._handle_list_objects_v2",
+    "item_reader_lists_every_object",
+    parameters=("env", "resource_runtime_part", "state_credentials"),
+)
+SFN_ITEM_READER_S3_CLIENT = _name(
+    f"{_MAP}.item_reader.eval.resource_eval_s3:ResourceEvalS3._get_s3_client",
+    "item_reader_lists_every_object",
+    parameters=("resource_runtime_part", "state_credentials"),
+)
+SFN_RESULT_WRITER_S3_PUT = _name(
+    f"{_MAP}.result_writer.resource_eval.resource_eval_s3:ResourceEvalS3._handle_put_object",
+    "result_writer_writes_result_files",
+    parameters=("env", "resource_runtime_part", "state_credentials"),
+)
+SFN_RESULT_WRITER_S3_CLIENT = _name(
+    f"{_MAP}.result_writer.resource_eval.resource_eval_s3:ResourceEvalS3._get_s3_client",
+    "result_writer_writes_result_files",
+    parameters=("resource_runtime_part", "state_credentials"),
+)
+SFN_RESULT_WRITER_EVAL = _name(
+    f"{_MAP}.result_writer.result_writer_decl:ResultWriter._eval_body",
+    "result_writer_writes_result_files",
+    parameters=("self", "env"),
+)
+SFN_AWS_SDK_TASK = _name(
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk:"
+    "StateTaskServiceAwsSdk._eval_service_task",
+    "aws_sdk_get_object_body_is_text",
+    parameters=("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"),
+)
+SFN_DISTRIBUTED_MAP_RUN = _name(
+    f"{_MAP}.iteration.distributed_iteration_component:DistributedIterationComponent._map_run",
+    "result_writer_writes_result_files",
+    parameters=("self", "env", "eval_input"),
+)
+SFN_MAP_RUN_RECORD = _name(
+    f"{_MAP}.iteration.itemprocessor.map_run_record:MapRunRecord",
+    "result_writer_writes_result_files",
+    attributes="map_run_arn",
+)
 SFN_TMP_THREADS = _name("moto.stepfunctions.parser.utils:TMP_THREADS", "finished_threads_released")
 SFN_PARSER = _name(
     "moto.stepfunctions.parser.asl.parse.asl_parser:AmazonStateLanguageParser.parse",
     "shared_parsed_program",
+    "definition_accepts_aws_map_settings",
     parameters=("definition",),
 )
 SFN_COMPONENT = _name("moto.stepfunctions.parser.asl.component.component:Component", "shared_parsed_program")

@@ -8,6 +8,7 @@ the caller (moto's interpreter, a handler) cannot tell the difference.
 from __future__ import annotations
 
 import io
+import uuid
 from typing import Any
 from urllib.parse import unquote
 
@@ -19,15 +20,20 @@ def streaming(data: bytes) -> StreamingBody:
     return StreamingBody(io.BytesIO(data), len(data))
 
 
+def _metadata(status: int) -> dict[str, Any]:
+    # every AWS answer carries a request id; callers such as moto's interpreter quote it in error causes
+    return {"RequestId": uuid.uuid4().hex, "HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0}
+
+
 def success(parsed: dict[str, Any], status: int = 200) -> tuple[AWSResponse, dict[str, Any]]:
-    parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0})
+    parsed.setdefault("ResponseMetadata", _metadata(status))
     return AWSResponse("local://", status, {}, None), parsed
 
 
 def error(code: str, message: str, status: int) -> tuple[AWSResponse, dict[str, Any]]:
     parsed = {
         "Error": {"Code": code, "Message": message},
-        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}, "RetryAttempts": 0},
+        "ResponseMetadata": _metadata(status),
     }
     return AWSResponse("local://", status, {}, None), parsed
 

@@ -13,7 +13,7 @@ import math
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,9 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
         help="classify images through the workflow (offline by default, or --aws)",
-        description="Run each image through the classify-image state machine, one execution per image: "
-        "offline by default, with the local model endpoint and SageMaker-format data capture; "
-        "or against a deployed stage with --aws.",
+        description="Classify images through the workflow's state machines. Offline (the default) the inputs "
+        "go through classifyBatch, the Distributed Map that runs the classify-image chain for each image, with "
+        "the local model endpoint and SageMaker-format data capture. With --aws, s3:// prefixes go through the "
+        "deployed classifyBatch; local files through one classifyImage execution each.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -84,8 +85,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--concurrency",
         type=_positive_int,
         metavar="N",
-        help=f"executions in flight at once (default: {DEFAULT_LOCAL_CONCURRENCY} locally, "
-        f"{DEFAULT_AWS_CONCURRENCY} with --aws)",
+        help=f"images in flight at once: the local batch's MaxConcurrency, or --aws executions of local files "
+        f"(default: {DEFAULT_LOCAL_CONCURRENCY} locally, {DEFAULT_AWS_CONCURRENCY} with --aws)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=250,
+        metavar="N",
+        help="local run: images per classifyBatch execution (default: %(default)s); each batch is one "
+        "Distributed Map over its own prefix, and memory stays flat however many batches a run has",
     )
     parser.add_argument(
         "--table-rows",
@@ -170,8 +179,8 @@ def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], resu
     from imageflow.endpoint.model import ModelLoadError
     from imageflow.endpoint.service import LocalEndpoint
     from imageflow.registry.resolve import load_served_classifier
+    from imageflow.runner.batch_machine import LocalBatchBackend, run_batch_chunks
     from imageflow.runner.capture_mirror import attach_local_capture
-    from imageflow.runner.targets import LocalTarget
     from imageflow.runner.workflow import LocalWorkflow
 
     capture_dir = args.capture_dir or args.out / CAPTURE_PREFIX
@@ -181,19 +190,24 @@ def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], resu
         return _fail(str(exc), EXIT_FAILED)
     run_id = new_run_id()
     endpoint = LocalEndpoint(classifier, endpoint_name=LOCAL_ENDPOINT_NAME)
+    concurrency = args.concurrency or DEFAULT_LOCAL_CONCURRENCY
     with (
         _local_copies_of_s3_inputs(inputs, session) as local_inputs,
-        LocalWorkflow(endpoint, threshold=args.threshold, labels=classifier.labels) as workflow,
+        LocalWorkflow(
+            endpoint, threshold=args.threshold, labels=classifier.labels, batch_concurrency=concurrency
+        ) as workflow,
     ):
         attach_local_capture(endpoint, workflow, capture_dir, CAPTURE_PREFIX)
+        backend = LocalBatchBackend(workflow)
         try:
+            # classifyBatch (a Distributed Map) runs the images, `concurrency` children at a time
             code = _execute(
                 args,
-                LocalTarget(workflow, run_id),
                 local_inputs,
-                run_id,
                 results_path,
-                args.concurrency or DEFAULT_LOCAL_CONCURRENCY,
+                lambda on_outcome: run_batch_chunks(
+                    backend, local_inputs, run_id, on_outcome, chunk_size=args.batch_size
+                ),
             )
         finally:
             endpoint.close()  # flush capture while the local bucket still exists
@@ -212,6 +226,7 @@ def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], resu
 
 
 def _run_on_aws(args: argparse.Namespace, session: Any, inputs: list[Any], results_path: Path) -> int:
+    from imageflow.runner.batch import run_batch
     from imageflow.runner.targets import AwsTarget, StackLookupError, resolve_deployment
 
     try:
@@ -225,9 +240,61 @@ def _run_on_aws(args: argparse.Namespace, session: Any, inputs: list[Any], resul
             "local files need a bucket to upload to: the stack has no ImagesBucketName; pass --bucket", EXIT_USAGE
         )
     run_id = new_run_id()
+    prefixes = [path for path in args.paths if path.startswith("s3://")]
+    if prefixes and len(prefixes) == len(args.paths) and not args.state_machine_arn:
+        return _run_prefixes_on_aws(args, session, inputs, results_path, prefixes, run_id)
     target = AwsTarget(session.client("stepfunctions"), session.client("s3"), arn, bucket, run_id)
     print(f"state machine: {arn}", file=sys.stderr)
-    return _execute(args, target, inputs, run_id, results_path, args.concurrency or DEFAULT_AWS_CONCURRENCY)
+    concurrency = args.concurrency or DEFAULT_AWS_CONCURRENCY
+    return _execute(
+        args,
+        inputs,
+        results_path,
+        lambda on_outcome: run_batch(target, inputs, run_id, on_outcome, concurrency=concurrency),
+    )
+
+
+def _run_prefixes_on_aws(
+    args: argparse.Namespace, session: Any, inputs: list[Any], results_path: Path, prefixes: list[str], run_id: str
+) -> int:
+    """s3:// prefixes only: one classifyBatch execution (Distributed Map) per prefix, on AWS's engine."""
+    from handlers.common.batch_manifest import is_own_object
+    from imageflow.runner.batch_machine import AwsBatchBackend, run_prefix_batch
+    from imageflow.runner.inputs import parse_s3_uri
+    from imageflow.runner.targets import BATCH_STATE_MACHINE_OUTPUT, StackLookupError, stack_outputs
+
+    try:
+        machine = stack_outputs(session.client("cloudformation"), args.stage).get(BATCH_STATE_MACHINE_OUTPUT)
+    except StackLookupError as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    if not machine:
+        return _fail(f"the stage's stack has no output {BATCH_STATE_MACHINE_OUTPUT}: deploy this version", EXIT_FAILED)
+    print(f"state machine: {machine}", file=sys.stderr)
+    own = [item for item in inputs if is_own_object(item.key or "")]
+    if own:
+        # batch results, ledger and review queue under the prefix are the workflow's outputs, not images
+        inputs = [item for item in inputs if not is_own_object(item.key or "")]
+        print(f"skipped {len(own)} objects under batch/ and review/ (the workflow's own outputs)", file=sys.stderr)
+        if not inputs:
+            return _fail("nothing to classify: every object is under batch/ or review/", EXIT_USAGE)
+    sfn, s3 = session.client("stepfunctions"), session.client("s3")
+
+    def dispatch(on_outcome: Any) -> int:
+        delivered = 0
+        claimed: set[int] = set()
+        for number, uri in enumerate(prefixes):
+            bucket, prefix = parse_s3_uri(uri)
+            wanted = {
+                item.key: index
+                for index, item in enumerate(inputs)
+                if index not in claimed and item.bucket == bucket and (item.key or "").startswith(prefix)
+            }
+            claimed.update(wanted.values())
+            backend = AwsBatchBackend(sfn, s3, machine, bucket)
+            delivered += run_prefix_batch(backend, bucket, prefix, wanted, inputs, f"{run_id}-{number:03d}", on_outcome)
+        return delivered
+
+    return _execute(args, inputs, results_path, dispatch)
 
 
 @contextlib.contextmanager
@@ -256,16 +323,13 @@ def _local_copies_of_s3_inputs(inputs: list[Any], session: Any) -> Iterator[list
 
 def _execute(
     args: argparse.Namespace,
-    target: Any,
     inputs: Sequence[Any],
-    run_id: str,
     results_path: Path,
-    concurrency: int,
+    dispatch: Callable[[Callable[[int, Any], None]], int],
 ) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from imageflow.runner.batch import run_batch
     from imageflow.runner.results import ResultsWriter, counts_line, summary_table
 
     table_rows: dict[int, Any] = {}  # only the rows the table shows stay in memory
@@ -289,7 +353,7 @@ def _execute(
                 table_rows[index] = outcome
             progress.update(task, advance=1, counts=counts_line(writer.counts))
 
-        run_batch(target, inputs, run_id, on_outcome, concurrency=concurrency)
+        dispatch(on_outcome)
     console = Console()
     console.print(summary_table((table_rows[i] for i in sorted(table_rows)), total=len(inputs)))
     console.print(counts_line(writer.counts))

@@ -15,6 +15,7 @@ from imageflow.runner.workflow import ACCOUNT, LocalWorkflow
 
 STACK_NAME = "image-classification-{stage}"
 STATE_MACHINE_OUTPUT = "ClassifyImageStateMachineArn"
+BATCH_STATE_MACHINE_OUTPUT = "ClassifyBatchStateMachineArn"
 BUCKET_OUTPUT = "ImagesBucketName"
 
 

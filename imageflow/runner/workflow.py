@@ -23,7 +23,13 @@ from imageflow.endpoint.service import LocalEndpoint
 from imageflow.motopatch import index as moto_patches
 from imageflow.motopatch import speed
 from imageflow.motopatch.private import LocalStepFunctions
-from imageflow.runner.definition import DEFINITION_PATH, load_definition, resolve_functions, to_json
+from imageflow.runner.definition import (
+    BATCH_DEFINITION_PATH,
+    DEFINITION_PATH,
+    load_definition,
+    resolve_functions,
+    to_json,
+)
 from imageflow.runner.endpoint_bridge import EndpointBridge
 from imageflow.runner.function_logs import routed_stdout
 from imageflow.runner.functions import load_service, reset_handler_containers
@@ -106,12 +112,15 @@ class LocalWorkflow:
         labels: tuple[str, ...] | None = None,
         definition_path: os.PathLike[str] | str = DEFINITION_PATH,
         handlers: Mapping[str, Callable[[Any, Any], Any] | str] | None = None,
+        batch_concurrency: int = 4,
     ) -> None:
         self.endpoint = endpoint
         self.bucket = bucket
         self.region = region
         self._service = load_service()
         self.state_machine_name = f"{self._service.service}-{stage}-classify-image"
+        self.batch_state_machine_name = f"{self._service.service}-{stage}-classify-batch"
+        self.batch_concurrency = batch_concurrency
         self._stage = stage
         self._definition_path = definition_path
         self._handlers = {key: function.handler for key, function in self._service.functions.items()}
@@ -192,6 +201,19 @@ class LocalWorkflow:
             definition=to_json(definition),
             roleArn=f"arn:aws:iam::{ACCOUNT}:role/{self.state_machine_name}-role",
         )["stateMachineArn"]
+        # classifyBatch: the same ASL file as on AWS, its variables resolved for this bucket and concurrency
+        batch = load_definition(
+            BATCH_DEFINITION_PATH,
+            {
+                "self:custom.imagesBucketName": self.bucket,
+                "param:batchMaxConcurrency": self.batch_concurrency,
+            },
+        )
+        self.batch_state_machine_arn = self.sfn.create_state_machine(
+            name=self.batch_state_machine_name,
+            definition=to_json(resolve_functions(batch, self._arns.__getitem__)),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/{self.batch_state_machine_name}-role",
+        )["stateMachineArn"]
 
     # -- running ---------------------------------------------------------------------------
     def put_image(self, key: str, data: bytes, content_type: str | None = None) -> None:
@@ -251,4 +273,6 @@ class LocalWorkflow:
         long run would grow in memory and slow down; results are already collected here.
         """
         speed.discard(arn)
-        self._local_sfn.forget_execution(self.state_machine_arn, arn)
+        batch = f":execution:{self.batch_state_machine_name}:" in arn
+        machine = self.batch_state_machine_arn if batch else self.state_machine_arn
+        self._local_sfn.forget_execution(machine, arn)

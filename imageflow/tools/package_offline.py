@@ -25,7 +25,7 @@ SLS = REPO_ROOT / "node_modules" / ".bin" / "sls"
 # What `sls` reads to package and deploy the service (everything else is the local tooling).
 SERVICE_PATHS = (
     "serverless.yml", "package.json", ".npmrc", "requirements.txt",
-    "handlers", "stepfunctions", "iam", "monitoring", "sagemaker", "retrain", "security", "events",
+    "handlers", "stepfunctions", "iam", "monitoring", "sagemaker", "retrain", "batch", "security", "events",
 )  # fmt: skip
 
 
@@ -165,8 +165,12 @@ def artifact_sizes(out_dir: Path) -> dict[str, tuple[int, int]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default="dev")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="a stage parameter, e.g. architecture=arm64"
+    )
     args = parser.parse_args(argv)
-    completed = package_service(args.stage)
+    params = dict(item.split("=", 1) for item in args.param if "=" in item)
+    completed = package_service(args.stage, params=params)
     if completed.returncode != 0:
         sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
         return completed.returncode

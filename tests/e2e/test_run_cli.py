@@ -144,3 +144,58 @@ def test_run_aws_against_moto(inputs: Path, tmp_path: Path, monkeypatch: pytest.
         assert s3.head_object(Bucket="images-dev", Key=key)["ContentLength"] > 0
         # the stack outputs path: no stack -> a one-line failure, exit 1
         assert main(["run", str(inputs / "chelsea.png"), "--aws", "--stage", "nope", "-q"]) == 1
+
+
+def test_run_aws_over_a_prefix_starts_the_batch_machine_and_reports_its_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--aws with only s3:// prefixes: classifyBatch from the stack outputs, one line per object from its manifest.
+
+    moto's Lambda needs Docker, so the "deployed" batch machine is a Pass state answering with a manifest this
+    test wrote: this checks the --aws batch plumbing (stack lookup, start, poll, manifest, table), not the map.
+    """
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="images-dev")
+        keys = ["incoming/a b+c.png", "incoming/ünï.png", "incoming/notes.txt"]
+        for key in keys:
+            s3.put_object(Bucket="images-dev", Key=key, Body=b"x")
+        lines = [
+            {"key": keys[0], "outcome": "passed", "label": "motorcycle", "confidence": 0.9, "inferences": [0.1, 0.9]},
+            {"key": keys[1], "outcome": "low_confidence", "error": "THRESHOLD_CONFIDENCE_NOT_MET",
+             "cause": "THRESHOLD_CONFIDENCE_NOT_MET: best confidence 0.4000 (bicycle) is below the threshold 0.73 "
+             "for s3://images-dev/incoming/ünï.png; probabilities [0.4, 0.1]"},
+            {"key": keys[2], "outcome": "error", "error": "NotAnImageError", "cause": "not an image"},
+        ]  # fmt: skip
+        manifest = "batch/runs/x/manifest.jsonl"
+        s3.put_object(Bucket="images-dev", Key=manifest, Body="".join(json.dumps(line) + "\n" for line in lines))
+        result = {"manifest": f"s3://images-dev/{manifest}", "summary": {"reconciled": True}}
+        arn = boto3.client("stepfunctions").create_state_machine(
+            name="image-classification-dev-classify-batch",
+            definition=json.dumps(
+                {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "Result": result, "End": True}}}
+            ),
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )["stateMachineArn"]
+        outputs = {
+            "ClassifyImageStateMachineArn": "unused",
+            "ClassifyBatchStateMachineArn": arn,
+            "ImagesBucketName": "images-dev",
+        }
+        template = {"Resources": {"Nothing": {"Type": "AWS::SNS::Topic"}},
+                    "Outputs": {key: {"Value": value} for key, value in outputs.items()}}  # fmt: skip
+        boto3.client("cloudformation").create_stack(
+            StackName="image-classification-dev", TemplateBody=json.dumps(template)
+        )
+        results = tmp_path / "results.jsonl"
+        assert main(["run", "s3://images-dev/incoming/", "--aws", "--results", str(results), "-q"]) == 0
+    outcomes = {o.source: o for o in read_results(results)}
+    assert sorted(outcomes) == sorted(f"s3://images-dev/{key}" for key in keys)
+    assert outcomes[f"s3://images-dev/{keys[0]}"].label == "motorcycle"
+    low = outcomes[f"s3://images-dev/{keys[1]}"]
+    assert (low.outcome, low.label, low.inferences) == ("low_confidence", "bicycle", [0.4, 0.1])
+    assert outcomes[f"s3://images-dev/{keys[2]}"].error == "NotAnImageError"
+    assert "classify-batch" in capsys.readouterr().err

@@ -31,6 +31,7 @@ from handlers.common.errors import (
     ProbabilityOutOfRangeError,
     ThresholdConfidenceNotMetError,
 )
+from handlers.common.inferences import parse_low_confidence_detail
 from tests.helpers import make_image, make_noise_image, png_header_only
 from tests.integration.scripted_endpoint import fault, ok, scripted_endpoint
 
@@ -246,7 +247,9 @@ def test_threshold_fails_a_low_confidence_result_naming_best_and_threshold() -> 
         threshold.handler(_classified([0.41, 0.2]), None)
     assert str(caught.value) == (
         "THRESHOLD_CONFIDENCE_NOT_MET: best confidence 0.4100 (bicycle) is below the threshold 0.73 for s3://images/k.png"
+        "; probabilities [0.41, 0.2]"
     )
+    assert parse_low_confidence_detail(str(caught.value)) == ("bicycle", 0.41, [0.41, 0.2])
 
 
 def test_threshold_honours_a_configured_threshold(monkeypatch: pytest.MonkeyPatch) -> None:

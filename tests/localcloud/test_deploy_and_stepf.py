@@ -100,3 +100,50 @@ def test_stepf_retrain_model_with_an_empty_input_trains_registers_and_serves(
     s3 = client("s3", deployed)
     run = s3.head_object(Bucket=settings.IMAGES_BUCKET, Key="review/retrain/last-run.json")["Metadata"]
     assert run["dataset"] == "base" and run["promote"] == "true"
+
+
+def test_stepf_classify_batch_with_empty_input_reconciles_the_seeded_images(
+    deployed: dict[str, str], service_dir: Path
+) -> None:
+    """`sls invoke stepf --name classifyBatch --data '{}'`: the Distributed Map over the stage's seeded images."""
+    done = run_sls(
+        ["invoke", "stepf", "--name", "classifyBatch", "--stage", "local", "--data", "{}"], deployed, service_dir
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    start = done.stdout.index('{\n  "executionArn"')
+    execution, _ = json.JSONDecoder().raw_decode(done.stdout[start:])
+    assert execution["status"] == "SUCCEEDED", _failure_story(deployed, execution)
+    summary = json.loads(execution["output"])["summary"]
+    s3 = client("s3", deployed)
+    seeded = {item["Key"] for item in s3.list_objects_v2(Bucket=settings.IMAGES_BUCKET)["Contents"]}
+    images = {key for key in seeded if not key.startswith(("batch/", "review/"))}
+    bucket, _, key = json.loads(execution["output"])["manifest"].removeprefix("s3://").partition("/")
+    lines = [json.loads(line) for line in s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()]
+    assert sorted(line["key"] for line in lines) == sorted(images)  # one line per seeded image, none twice
+    assert summary["reconciled"] is True
+    assert summary["passed"] + summary["low_confidence"] + summary["error"] == len(images)
+    outcomes = {line["key"]: line for line in lines}
+    assert (outcomes["motorcycle_left.png"]["outcome"], outcomes["motorcycle_left.png"]["label"]) == (
+        "passed",
+        "motorcycle",
+    )
+    assert outcomes["grace_hopper.jpg"]["outcome"] == "low_confidence"
+
+
+def test_imageflow_run_aws_on_the_local_cloud_runs_the_deployed_batch(deployed: dict[str, str], tmp_path: Path) -> None:
+    """`imageflow run --aws --stage local s3://bucket/`: the deployed classifyBatch, the usual table and file."""
+    import subprocess
+    import sys
+
+    results = tmp_path / "results.jsonl"
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("imageflow")), "run", "--aws", "--stage", "local", "-q",
+         f"s3://{settings.IMAGES_BUCKET}/", "--results", str(results)],
+        env=deployed, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "classify-batch" in done.stderr
+    outcomes = {json.loads(line)["source"]: json.loads(line) for line in results.read_text().splitlines()}
+    seeded = {f"s3://{settings.IMAGES_BUCKET}/{path.name}" for path in settings.sample_images()}
+    assert seeded <= set(outcomes)  # (other tests may have added objects to the shared bucket)
+    assert outcomes[f"s3://{settings.IMAGES_BUCKET}/motorcycle_left.png"]["outcome"] == "passed"

@@ -155,6 +155,45 @@ def test_each_function_role_allows_only_what_its_function_does(template: dict[st
                 assert f"-{STAGE}-{role.removesuffix('Role').lower()}:*" in json.dumps(resources)
 
 
+def test_the_batch_roles_allow_only_what_the_batch_does(template: dict[str, Any]) -> None:
+    batch = _role_actions(template, "BatchStateMachineRole")
+    assert set(batch) == {
+        "lambda:InvokeFunction",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:StopExecution",
+        "states:RedriveExecution",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+    }
+    assert batch["s3:GetObject"] == ["arn:aws:s3:::stack-imagesbucket/batch/*"]  # its ledger and results only
+    assert sorted(batch["s3:PutObject"]) == [
+        "arn:aws:s3:::stack-imagesbucket/batch/*",
+        "arn:aws:s3:::stack-imagesbucket/review/*",
+    ]
+    assert all(
+        f"-{STAGE}-classify-batch" in json.dumps(batch[action]) for action in batch if action.startswith("states:")
+    )
+    reconcile = _role_actions(template, "ReconcileBatchRole")
+    assert set(reconcile) == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+    }
+    assert reconcile["s3:PutObject"] == ["arn:aws:s3:::stack-imagesbucket/batch/*"]
+    upload = _role_actions(template, "UploadRuleRole")
+    assert upload == {
+        "states:StartExecution": [
+            f"arn:aws:states:us-east-1:123456789012:stateMachine:image-classification-{STAGE}-classify-image"
+        ]
+    }
+
+
 def test_with_a_stage_key_each_function_role_may_decrypt_with_that_key_only(
     template: dict[str, Any], variant_template: Callable[[str], dict[str, Any]]
 ) -> None:
@@ -193,6 +232,38 @@ def test_asl_validator_accepts_the_definition(definition: str) -> None:
         text=True,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_asl_validator_accepts_the_batch_definition_with_the_included_chain(tmp_path: Path) -> None:
+    from imageflow.runner.definition import BATCH_DEFINITION_PATH, load_definition
+
+    definition = load_definition(BATCH_DEFINITION_PATH, {"self:custom.imagesBucketName": "images"})
+    processor = definition["States"]["ClassifyImages"]["ItemProcessor"]
+    assert processor["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
+    branch = processor["States"]["RunImageChain"]["Branches"][0]
+    assert branch["States"]["Serialize"]["Parameters"]["FunctionName"] == {"Fn::GetAtt": ["serialize", "Arn"]}
+    path = tmp_path / "classify_batch.json"
+    path.write_text(json.dumps(definition))
+    completed = subprocess.run(
+        [str(BIN / "asl-validator"), "--json-path", str(path)], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_the_batch_machine_is_a_distributed_map_over_s3_with_its_own_role(template: dict[str, Any]) -> None:
+    machine = template["Resources"]["ClassifyBatchStateMachine"]["Properties"]
+    assert machine["RoleArn"] == {"Fn::GetAtt": ["BatchStateMachineRole", "Arn"]}
+    text = machine["DefinitionString"]["Fn::Sub"][0]
+    definition = json.loads(text)
+    mapped = definition["States"]["ClassifyImages"]
+    assert mapped["ItemReader"]["Resource"] == "arn:aws:states:::s3:listObjectsV2"
+    assert mapped["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    assert mapped["ToleratedFailurePercentage"] == 100 and isinstance(mapped["MaxConcurrency"], int)
+    rule = template["Resources"]["UploadRule"]["Properties"]
+    assert rule["EventPattern"]["detail-type"] == ["Object Created"]
+    assert rule["Targets"][0]["Arn"] == {"Ref": "ClassifyImageStateMachine"}
+    bucket = template["Resources"]["ImagesBucket"]["Properties"]
+    assert bucket["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
 
 
 def test_asl_validator_rejects_a_broken_definition(tmp_path: Path) -> None:
@@ -297,3 +368,24 @@ def test_the_per_image_machine_writes_only_under_the_review_prefix(template: dic
     ]
     assert writes and all("/review/*" in json.dumps(w) for w in writes)
     assert "s3:PutObject" not in _role_actions(template, "ThresholdRole")
+
+
+def test_the_arm64_stage_parameter_moves_the_functions_and_builds_the_layer_for_aarch64(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """`--param=architecture=arm64`: every function on Graviton, the layer built from aarch64 wheels."""
+    import zipfile
+
+    from imageflow.tools.package_offline import copy_service, package_service
+
+    service = copy_service(tmp_path_factory.mktemp("arm64"))
+    done = package_service("armtest", service, {"architecture": "arm64"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    template = json.loads((service / ".serverless" / "cloudformation-template-update-stack.json").read_text())
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert functions and all(f["Properties"]["Architectures"] == ["arm64"] for f in functions)
+    layer = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::LayerVersion")
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    with zipfile.ZipFile(service / ".serverless" / "pythonRequirements.zip") as archive:
+        imaging = [name for name in archive.namelist() if "/PIL/_imaging." in name and name.endswith(".so")]
+    assert imaging and all("aarch64" in name for name in imaging), imaging

@@ -187,6 +187,7 @@ def test_every_function_has_reserved_concurrency_within_the_accounts_default_poo
         "ClassifyLambdaFunction": 10,
         "ThresholdLambdaFunction": 10,
         "RetrainPolicyLambdaFunction": 2,
+        "ReconcileBatchLambdaFunction": 2,
     }
     # AWS keeps 100 of an account's (default) 1,000 concurrent executions unreserved.
     assert sum(reserved.values()) <= 1000 - 100

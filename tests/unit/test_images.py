@@ -97,3 +97,13 @@ def test_a_png_with_a_damaged_chunk_is_corrupt() -> None:
     data[len(data) // 2] ^= 0xFF  # inside the pixel data: its chunk's CRC no longer matches
     with pytest.raises(CorruptImageError, match="truncated or corrupt"):
         inspect_image(bytes(data), **LIMITS)
+
+
+@pytest.mark.parametrize("keep", [300, 2000])
+def test_an_image_cut_off_inside_its_header_is_corrupt_not_an_os_error(keep: int) -> None:
+    # a real photo's first bytes: Pillow identifies a PNG, then fails reading its header ("Truncated File Read")
+    from imageflow.paths import SAMPLES_DIR
+
+    data = (SAMPLES_DIR / "chelsea.png").read_bytes()[:keep]
+    with pytest.raises(CorruptImageError, match="truncated or corrupt"):
+        inspect_image(data, max_bytes=10**7, max_pixels=10**8, name="cut.png")
