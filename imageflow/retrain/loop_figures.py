@@ -34,7 +34,7 @@ def figures(out: Path) -> dict[str, Any]:
     dataset = sorted((review / "datasets").glob("v*/dataset.json"))
     return {
         "before_retraining": run_figures(out / "run-1" / "results.jsonl"),
-        "review_queue_records": len(list((review / "records").glob("*.json"))),
+        "review_queue_records": len(list((review / "records").rglob("*.json"))),
         "exported": len(manifest.read_text().splitlines()) if manifest.is_file() else 0,
         "dataset": json.loads(dataset[-1].read_text()) if dataset else None,
         "retrain": retrain_runs[-1] if retrain_runs else None,

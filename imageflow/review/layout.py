@@ -4,7 +4,8 @@ In the images bucket, under ``review/`` (the only prefix the per-image state mac
 ``iam/review-queue.yml``)::
 
     review/images/<execution name>/<original key>   a copy of the image, taken at the ETag that was classified
-    review/records/<execution name>.json            the record (below)
+    review/records/<execution name>/<original key>.json   the record (below); the key is part of the name
+                                                    because a batch's children may share one execution name
 
 A record (written by ``BuildReviewRecord``/``WriteReviewRecord`` in ``stepfunctions/classify_image.asl.yml``)::
 
@@ -15,7 +16,7 @@ A record (written by ``BuildReviewRecord``/``WriteReviewRecord`` in ``stepfuncti
      "execution_arn", "recorded_at", "cause"}
 
 Offline the same keys are mirrored to a folder (``$IMAGEFLOW_REVIEW``, else ``.local/review/``) with the
-``review/`` prefix dropped: ``records/<execution>.json`` and ``images/<execution>/<key>``.
+``review/`` prefix dropped: ``records/<execution>/<key>.json`` and ``images/<execution>/<key>``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ class RecordError(ValueError):
     """A review record does not have the documented shape; the message names the field."""
 
 
-def record_key(execution_name: str) -> str:
-    return f"{RECORDS_PREFIX}{execution_name}.json"
+def record_key(execution_name: str, source_key: str) -> str:
+    return f"{RECORDS_PREFIX}{execution_name}/{source_key}.json"
 
 
 def image_key(execution_name: str, source_key: str) -> str:

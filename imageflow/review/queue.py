@@ -3,7 +3,7 @@
 The local bucket is moto's, in memory, gone when the run ends; like the data-capture mirror, the review
 prefix is copied to a folder that outlives the run (``$IMAGEFLOW_REVIEW``, else ``.local/review/``)::
 
-    records/<execution>.json         the records, as the state machine wrote them (layout.py)
+    records/<execution>/<key>.json   the records, as the state machine wrote them (layout.py)
     images/<execution>/<key>         the review copies
     exported.jsonl                   source-refs already exported, one per line (an export writes each once)
     datasets/v<N>/                   dataset versions built by ``imageflow review import``
@@ -48,7 +48,7 @@ class ReviewQueue:
     def records(self) -> list[ReviewRecord]:
         """Every record, oldest first."""
         found = []
-        for file in sorted(self.records_dir.glob("*.json")) if self.records_dir.is_dir() else []:
+        for file in sorted(self.records_dir.rglob("*.json")) if self.records_dir.is_dir() else []:
             found.append(parse_record(json.loads(file.read_text(encoding="utf-8")), str(file)))
         return sorted(found, key=lambda r: (r.recorded_at, r.execution_arn))
 

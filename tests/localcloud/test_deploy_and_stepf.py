@@ -79,7 +79,7 @@ def test_stepf_low_confidence_image_fails(deployed: dict[str, str], service_dir:
     assert "grace_hopper.jpg" in execution["cause"] and "review record missing" not in execution["cause"]
     # the review-record states ran on the local cloud too: the image waits for a label under review/
     s3 = client("s3", deployed)
-    record_key = f"review/records/{execution['name']}.json"
+    record_key = f"review/records/{execution['name']}/grace_hopper.jpg.json"
     record = json.loads(s3.get_object(Bucket=settings.IMAGES_BUCKET, Key=record_key)["Body"].read())
     assert record["source"]["s3_key"] == "grace_hopper.jpg" and record["execution_arn"] == execution["executionArn"]
 

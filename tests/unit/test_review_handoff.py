@@ -34,7 +34,7 @@ def _record(queue: Path, execution: str, source_key: str, data: bytes, etag: str
     }
     store = ReviewQueue(queue)
     store.write_object(copy, data)
-    store.write_object(record_key(execution), json.dumps(record).encode())
+    store.write_object(record_key(execution, source_key), json.dumps(record).encode())
     return f"s3://{BUCKET}/{copy}"
 
 

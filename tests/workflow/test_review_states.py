@@ -55,7 +55,7 @@ def test_a_low_confidence_image_is_recorded_for_review_and_the_execution_still_f
     )
     expected = ["ReadReviewSource", "CopyForReview", "BuildReviewRecord", "WriteReviewRecord", "LowConfidence"]
     assert _states(result.history)[-5:] == expected
-    body = workflow.s3.get_object(Bucket=workflow.bucket, Key=record_key("low-1"))["Body"].read()
+    body = workflow.s3.get_object(Bucket=workflow.bucket, Key=record_key("low-1", KEY))["Body"].read()
     record = parse_record(json.loads(body), "record")
     assert (record.source_key, record.etag, record.copy_key) == (KEY, etag, image_key("low-1", KEY))
     assert record.execution_arn == result.arn and len(record.inferences) == 2 and record.label
