@@ -70,7 +70,7 @@ def open_workflow(capture_dir: str):
     classifier = ImageClassifier.from_files()
     endpoint = LocalEndpoint(classifier)
     workflow = LocalWorkflow(endpoint).__enter__()
-    attach_local_capture(endpoint, workflow, capture_dir)
+    attach_local_capture(endpoint, capture_dir)
     return classifier, endpoint, workflow
 
 

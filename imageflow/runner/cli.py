@@ -197,7 +197,7 @@ def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], resu
             endpoint, threshold=args.threshold, labels=classifier.labels, batch_concurrency=concurrency
         ) as workflow,
     ):
-        attach_local_capture(endpoint, workflow, capture_dir, CAPTURE_PREFIX)
+        attach_local_capture(endpoint, capture_dir)
         backend = LocalBatchBackend(workflow)
         try:
             # classifyBatch (a Distributed Map) runs the images, `concurrency` children at a time
@@ -210,14 +210,11 @@ def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], resu
                 ),
             )
         finally:
-            endpoint.close()  # flush capture while the local bucket still exists
+            endpoint.close()  # flush the last capture file
             from imageflow.review.local import keep_review_queue  # the review queue outlives the run (issue 11)
 
             keep_review_queue(workflow)
-    print(
-        f"data capture: {capture_dir}/{endpoint.endpoint_name}/{endpoint.variant_name}/ "
-        f"(and s3://{workflow.bucket}/{CAPTURE_PREFIX}/ while the run lasted)"
-    )
+    print(f"data capture: {capture_dir}/{endpoint.endpoint_name}/{endpoint.variant_name}/")
     if args.model is None:  # the retraining trigger (issue 11): the alarm's rule over this run's results
         from imageflow.retrain.trigger import after_run
 
