@@ -89,6 +89,8 @@ def measure(count: int, concurrency: int, work: Path) -> dict[str, object]:
     process = subprocess.Popen(
         [sys.executable, __file__, "--child", str(folder), str(results), "--concurrency", str(concurrency)],
         cwd=REPO,
+        # the run's review queue goes to the work folder: a benchmark must not fill the user's queue
+        env={**os.environ, "IMAGEFLOW_REVIEW": str(work / f"review-{count}")},
         stdout=subprocess.PIPE,
         text=True,
     )
