@@ -64,7 +64,7 @@ def run_workflow(count: int, concurrency: int, workflow, endpoint, tag: str) -> 
 def open_workflow(capture_dir: str):
     from imageflow.endpoint.model import ImageClassifier
     from imageflow.endpoint.service import LocalEndpoint
-    from imageflow.runner.capture_mirror import attach_local_capture
+    from imageflow.runner.local_capture import attach_local_capture
     from imageflow.runner.workflow import LocalWorkflow
 
     classifier = ImageClassifier.from_files()

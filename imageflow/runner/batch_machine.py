@@ -52,14 +52,6 @@ def staged_key(run_id: str, chunk: int, index: int, item: ImageInput) -> str:
     return f"{RUNS_PREFIX}/{run_id}/{chunk:04d}/{index:06d}/{item.name or 'object'}"
 
 
-def _index_of(key: str) -> int | None:
-    parts = key.split("/")
-    try:
-        return int(parts[3])
-    except (IndexError, ValueError):
-        return None
-
-
 def outcome_from_line(source: str, s3_uri: str, line: Mapping[str, Any], execution_name: str) -> Outcome:
     """One manifest line as ``imageflow run`` reports it."""
     outcome = str(line.get("outcome"))

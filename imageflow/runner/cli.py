@@ -180,7 +180,7 @@ def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], resu
     from imageflow.endpoint.service import LocalEndpoint
     from imageflow.registry.resolve import load_served_classifier
     from imageflow.runner.batch_machine import LocalBatchBackend, run_batch_chunks
-    from imageflow.runner.capture_mirror import attach_local_capture
+    from imageflow.runner.local_capture import attach_local_capture
     from imageflow.runner.workflow import LocalWorkflow
 
     capture_dir = args.capture_dir or args.out / CAPTURE_PREFIX
