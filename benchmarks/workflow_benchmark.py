@@ -11,7 +11,9 @@ interleaved rounds in one process so that all three see the same machine noise:
 * workflow: the local workflow at the same concurrency (upload, Serialize -> Classify ->
   Threshold on moto's interpreter, data capture on).
 
-The baseline is the better of the two bare figures; the ratio is the workflow against it.
+The baseline is the better of the two bare figures; the ratio is the workflow against it. Each
+measure's CPU time per image (all threads) is printed too: once both cores are busy, throughput
+is about 2,000 / (CPU ms per image), so the CPU figures say where a gap in the ratio comes from.
 Memory: peak RSS of separate child processes running 100 and 1,000 images. Exits 1 when the
 ratio is below 0.77 or the 1,000-image run's peak RSS exceeds the 100-image run's by more
 than 25%.
@@ -92,6 +94,9 @@ class Throughput:
     bare_sequential: float
     bare_concurrent: float
     workflow: float
+    # CPU milliseconds per image (all threads of the process): where the throughput gap comes from when
+    # the cores are saturated
+    cpu_ms: dict[str, float]
 
     @property
     def best_bare(self) -> float:
@@ -106,6 +111,7 @@ def throughput(images: int, rounds: int, concurrency: int) -> Throughput:
     data = [p.read_bytes() for p in sample_files()]
     # seconds spent per measure, summed over rounds: the figures are total images / total time
     spent = {"sequential": 0.0, "concurrent": 0.0, "workflow": 0.0}
+    cpu = dict.fromkeys(spent, 0.0)
     with tempfile.TemporaryDirectory() as capture_dir:
         classifier, endpoint, workflow = open_workflow(capture_dir)
         try:
@@ -120,12 +126,15 @@ def throughput(images: int, rounds: int, concurrency: int) -> Throughput:
                 ]
                 shift = round_number % len(measures)
                 for name, measure in measures[shift:] + measures[:shift]:
+                    cpu_before = time.process_time()
                     spent[name] += images / measure()
+                    cpu[name] += time.process_time() - cpu_before
         finally:
             endpoint.close()
             workflow.__exit__(None, None, None)
     total = images * rounds
-    return Throughput(total / spent["sequential"], total / spent["concurrent"], total / spent["workflow"])
+    cpu_ms = {name: seconds * 1000 / total for name, seconds in cpu.items()}
+    return Throughput(total / spent["sequential"], total / spent["concurrent"], total / spent["workflow"], cpu_ms)
 
 
 def child_peak_rss_mb(images: int, concurrency: int) -> float:
@@ -176,6 +185,8 @@ def main() -> int:
     table.add_row(f"bare model, {args.concurrency} threads (img/s)", f"{measured.bare_concurrent:.1f}", "")
     table.add_row(f"local workflow, {args.concurrency} executions (img/s)", f"{measured.workflow:.1f}", "")
     table.add_row("ratio to the better bare figure", f"{ratio:.2f}", f">= {MIN_RATIO}")
+    for name, label in (("sequential", "bare, sequential"), ("concurrent", "bare, threads"), ("workflow", "workflow")):
+        table.add_row(f"CPU per image, {label} (ms)", f"{measured.cpu_ms[name]:.1f}", "")
     table.add_row("peak RSS, 100 images (MB)", f"{rss_100:.0f}", "")
     table.add_row("peak RSS, 1,000 images (MB)", f"{rss_1000:.0f}", f"<= {MAX_RSS_GROWTH:.2f} x 100-image run")
     Console().print(table)

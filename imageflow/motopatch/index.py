@@ -73,7 +73,10 @@ PATCHES: tuple[Patch, ...] = (
     Patch(
         local_cloud.change_set_refreshes_outputs,
         frozenset({LOCAL_CLOUD}),
-        (f"{_FIXES_TEST}::test_update_change_set_refreshes_outputs",),
+        (
+            f"{_FIXES_TEST}::test_update_change_set_refreshes_outputs",
+            f"{_FIXES_TEST}::test_a_stack_made_by_a_create_change_set_is_removed_and_deployed_again",
+        ),
         _WHEN_FIXED,
     ),
     Patch(

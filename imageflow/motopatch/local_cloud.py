@@ -95,18 +95,24 @@ def no_value_removes_list_items() -> None:
 
 @once
 def change_set_refreshes_outputs() -> None:
-    """Executing an UPDATE change set recomputes the stack's template, parameters and Outputs.
+    """Executing a change set recomputes the stack's template, parameters, Outputs and exports.
 
     Upstream: ``CloudFormationBackend.execute_change_set`` updates the resources but keeps the outputs of
     the previous template, so after ``sls deploy`` DescribeStacks has no ``ClassifyImageStateMachineArn``
-    and ``sls invoke stepf`` reports that the state machine does not exist.
+    and ``sls invoke stepf`` reports that the state machine does not exist. Nor does it register the
+    stack's exports (only ``create_stack`` does), so deleting a stack that osls created with a CREATE
+    change set fails with ``KeyError`` on its export (``sls remove`` sees an HTTP 500), and
+    ``Fn::ImportValue`` cannot see them.
+
+    The change set is found as upstream finds it: by ARN, else the *last* one with that name. The change
+    sets of a deleted stack stay listed (the name ``sls deploy`` uses never changes), so after ``sls
+    remove`` the first one with the name belongs to the deleted stack.
     """
     original = private.CFN_EXECUTE_CHANGE_SET.load()
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
-        change_set = self.change_sets.get(change_set_name) or next(
-            (cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name), None
-        )
+        named = [cs for cs in self.change_sets.values() if cs.change_set_name == change_set_name]
+        change_set = self.change_sets.get(change_set_name) or (named[-1] if named else None)
         original(self, change_set_name, stack_name)
         if change_set is None:
             return
@@ -116,6 +122,8 @@ def change_set_refreshes_outputs() -> None:
         if change_set.parameters:
             stack.parameters = change_set.parameters
         stack.output_map = stack._create_output_map()
+        for export in stack.exports:
+            self.exports[export.name] = export
 
     private.CFN_EXECUTE_CHANGE_SET.replace(execute_change_set)
 

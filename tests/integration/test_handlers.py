@@ -86,6 +86,8 @@ def test_serialize_keeps_the_state_under_256_kib_for_large_images(s3: Any, megab
         (make_noise_image("JPEG", (64, 64))[:900], CorruptImageError),
         (png_header_only(30_000, 30_000), DecompressionBombError),
     ],
+    # named by the error: the noise image differs per process, and xdist needs the same ids in every worker
+    ids=["EmptyImageError", "NotAnImageError", "CorruptImageError", "DecompressionBombError"],
 )
 def test_serialize_rejects_bad_objects_by_name(s3: Any, data: bytes, error: type[Exception]) -> None:
     with pytest.raises(error, match=f"s3://{BUCKET}/bad"):

@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from localcloud_helpers import client, start_aws_server
 
 from imageflow.localcloud.services import free_port
@@ -161,6 +163,35 @@ def test_update_change_set_refreshes_outputs(aws: dict[str, str]) -> None:
     cfn.execute_change_set(ChangeSetName="add-output", StackName="change-set-outputs")
     stack = cfn.describe_stacks(StackName="change-set-outputs")["Stacks"][0]
     assert _outputs(stack)["OtherArn"].startswith("arn:aws:sqs:")  # stock moto: no Outputs after the update
+
+
+def test_a_stack_made_by_a_create_change_set_is_removed_and_deployed_again(aws: dict[str, str]) -> None:
+    """What `sls deploy`, `sls remove`, `sls deploy` do: a CREATE change set, then one named as before."""
+    cfn = client("cloudformation", aws)
+    # no retries: the SDK would hide the HTTP 500 of the first delete behind a retry that finds nothing
+    strict = boto3.client(
+        "cloudformation",
+        endpoint_url=aws["AWS_ENDPOINT_URL"],
+        region_name=aws["AWS_REGION"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+    template = {
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"QueueArn": {"Value": {"Fn::GetAtt": ["Queue", "Arn"]}, "Export": {"Name": "redeploy-QueueArn"}}},
+    }
+    for _ in range(2):
+        cfn.create_change_set(
+            StackName="redeploy", ChangeSetName="deploy", ChangeSetType="CREATE", TemplateBody=json.dumps(template)
+        )
+        # stock moto and the earlier patch: the second round fails here (KeyError: the deleted stack's id)
+        cfn.execute_change_set(ChangeSetName="deploy", StackName="redeploy")
+        stack = cfn.describe_stacks(StackName="redeploy")["Stacks"][0]
+        assert _outputs(stack)["QueueArn"].startswith("arn:aws:sqs:")
+        assert "redeploy-QueueArn" in {e["Name"] for e in cfn.list_exports()["Exports"]}
+        strict.delete_stack(StackName="redeploy")  # stock moto: HTTP 500, KeyError on the unregistered export
+        assert "redeploy-QueueArn" not in {e["Name"] for e in cfn.list_exports()["Exports"]}
 
 
 def test_state_machine_executions_run(aws: dict[str, str]) -> None:
