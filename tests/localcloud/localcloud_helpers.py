@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 SLS_TIMEOUT_SECONDS = 600  # a cold package builds the layer; a noisy 2-core machine can be slow
 
@@ -30,13 +31,14 @@ def run_sls(
     )
 
 
-def client(service: str, env: dict[str, str]) -> Any:
+def client(service: str, env: dict[str, str], config: Config | None = None) -> Any:
     return boto3.client(
         service,
         endpoint_url=env["AWS_ENDPOINT_URL"],
         region_name=env["AWS_REGION"],
         aws_access_key_id="test",
         aws_secret_access_key="test",
+        config=config,
     )
 
 

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from localcloud_helpers import client, start_aws_server
@@ -169,14 +168,7 @@ def test_a_stack_made_by_a_create_change_set_is_removed_and_deployed_again(aws: 
     """What `sls deploy`, `sls remove`, `sls deploy` do: a CREATE change set, then one named as before."""
     cfn = client("cloudformation", aws)
     # no retries: the SDK would hide the HTTP 500 of the first delete behind a retry that finds nothing
-    strict = boto3.client(
-        "cloudformation",
-        endpoint_url=aws["AWS_ENDPOINT_URL"],
-        region_name=aws["AWS_REGION"],
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
+    strict = client("cloudformation", aws, Config(retries={"total_max_attempts": 1}))
     template = {
         "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {"QueueArn": {"Value": {"Fn::GetAtt": ["Queue", "Arn"]}, "Export": {"Name": "redeploy-QueueArn"}}},
