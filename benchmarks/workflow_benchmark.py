@@ -14,6 +14,12 @@ interleaved rounds in one process so that all three see the same machine noise:
 The baseline is the better of the two bare figures; the ratio is the workflow against it. Each
 measure's CPU time per image (all threads) is printed too: once both cores are busy, throughput
 is about 2,000 / (CPU ms per image), so the CPU figures say where a gap in the ratio comes from.
+Then the orchestration alone, after the rounds: the same workflow (upload, moto's interpreter, the
+Lambda bridge, results) with handlers that return at once, doing no S3 read, no endpoint call and
+no inference. The workflow's CPU per image splits into the model's (bare, threads), the orchestration's,
+and the rest: what the handlers and bridges do with the image bytes (reads, checks, copies, capture).
+With the cores saturated, model and orchestration alone bound the ratio at bare / (bare + orchestration)
+CPU per image, which the script prints as a ceiling.
 Memory: peak RSS of separate child processes running 100 and 1,000 images. Exits 1 when the
 ratio is below 0.77 or the 1,000-image run's peak RSS exceeds the 100-image run's by more
 than 25%.
@@ -63,7 +69,25 @@ def run_workflow(count: int, concurrency: int, workflow, endpoint, tag: str) -> 
     return count / elapsed
 
 
-def open_workflow(capture_dir: str):
+# Handlers for the orchestration-only measure: each returns what the next state expects, doing no work.
+def _serialize_no_work(event, context):
+    body = {"s3_bucket": event["s3_bucket"], "s3_key": event["s3_key"], "content_type": "image/png", "image_size": 1}
+    return {"statusCode": 200, "body": {**body, "image_data": ""}}
+
+
+def _classify_no_work(event, context):
+    body = {k: v for k, v in event["body"].items() if k != "image_data"}
+    return {"statusCode": 200, "body": {**body, "inferences": [0.1, 0.9], "label": "motorcycle", "confidence": 0.9}}
+
+
+def _threshold_no_work(event, context):
+    return {"statusCode": 200, "body": event["body"]}
+
+
+NO_WORK_HANDLERS = {"serialize": _serialize_no_work, "classify": _classify_no_work, "threshold": _threshold_no_work}
+
+
+def open_workflow(capture_dir: str, handlers=None):
     from imageflow.endpoint.model import ImageClassifier
     from imageflow.endpoint.service import LocalEndpoint
     from imageflow.runner.local_capture import attach_local_capture
@@ -71,7 +95,7 @@ def open_workflow(capture_dir: str):
 
     classifier = ImageClassifier.from_files()
     endpoint = LocalEndpoint(classifier)
-    workflow = LocalWorkflow(endpoint).__enter__()
+    workflow = LocalWorkflow(endpoint, handlers=handlers).__enter__()
     attach_local_capture(endpoint, capture_dir)
     return classifier, endpoint, workflow
 
@@ -137,6 +161,20 @@ def throughput(images: int, rounds: int, concurrency: int) -> Throughput:
     return Throughput(total / spent["sequential"], total / spent["concurrent"], total / spent["workflow"], cpu_ms)
 
 
+def orchestration_only(images: int, concurrency: int) -> tuple[float, float]:
+    """Images per second and CPU ms per image of the workflow with handlers that do no work."""
+    with tempfile.TemporaryDirectory() as capture_dir:
+        _, endpoint, workflow = open_workflow(capture_dir, NO_WORK_HANDLERS)
+        try:
+            run_workflow(22, concurrency, workflow, endpoint, "warmup")
+            cpu_before = time.process_time()
+            rate = run_workflow(images, concurrency, workflow, endpoint, "orchestration")
+            return rate, (time.process_time() - cpu_before) * 1000 / images
+        finally:
+            endpoint.close()
+            workflow.__exit__(None, None, None)
+
+
 def child_peak_rss_mb(images: int, concurrency: int) -> float:
     """Run ``images`` through the workflow in a fresh process; its peak RSS in MB."""
     process = subprocess.Popen(
@@ -174,6 +212,11 @@ def main() -> int:
     from rich.table import Table
 
     measured = throughput(args.images, args.rounds, args.concurrency)
+    floor_rate, floor_cpu = orchestration_only(args.images * args.rounds, args.concurrency)
+    data_path_cpu = measured.cpu_ms["workflow"] - measured.cpu_ms["concurrent"] - floor_cpu
+    # with the cores saturated, throughput is about cores / CPU per image: even handlers that added nothing
+    # to the model's work would leave the workflow this fraction of the bare model
+    ceiling = measured.cpu_ms["concurrent"] / (measured.cpu_ms["concurrent"] + floor_cpu)
     rss_100 = child_peak_rss_mb(100, args.concurrency)
     rss_1000 = child_peak_rss_mb(1000, args.concurrency)
     ratio = measured.ratio
@@ -187,6 +230,13 @@ def main() -> int:
     table.add_row("ratio to the better bare figure", f"{ratio:.2f}", f">= {MIN_RATIO}")
     for name, label in (("sequential", "bare, sequential"), ("concurrent", "bare, threads"), ("workflow", "workflow")):
         table.add_row(f"CPU per image, {label} (ms)", f"{measured.cpu_ms[name]:.1f}", "")
+    floor_label = f"orchestration only: handlers that do no work, {args.concurrency} executions (img/s)"
+    table.add_row(floor_label, f"{floor_rate:.1f}", "")
+    table.add_row("CPU per image, orchestration only (ms)", f"{floor_cpu:.1f}", "")
+    data_path_label = "CPU per image, the handlers' data path (workflow - bare threads - orchestration) (ms)"
+    table.add_row(data_path_label, f"{data_path_cpu:.1f}", "")
+    ceiling_label = "ratio ceiling if the handlers added no work: bare CPU / (bare + orchestration CPU)"
+    table.add_row(ceiling_label, f"{ceiling:.2f}", f">= {MIN_RATIO}")
     table.add_row("peak RSS, 100 images (MB)", f"{rss_100:.0f}", "")
     table.add_row("peak RSS, 1,000 images (MB)", f"{rss_1000:.0f}", f"<= {MAX_RSS_GROWTH:.2f} x 100-image run")
     Console().print(table)
