@@ -28,12 +28,14 @@ than 25%.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,17 +89,21 @@ def _threshold_no_work(event, context):
 NO_WORK_HANDLERS = {"serialize": _serialize_no_work, "classify": _classify_no_work, "threshold": _threshold_no_work}
 
 
-def open_workflow(capture_dir: str, handlers=None):
+@contextlib.contextmanager
+def open_workflow(handlers=None) -> Iterator[tuple]:
+    """(classifier, endpoint, workflow): the local workflow with capture to a temporary folder, closed after."""
     from imageflow.endpoint.model import ImageClassifier
     from imageflow.endpoint.service import LocalEndpoint
     from imageflow.runner.local_capture import attach_local_capture
     from imageflow.runner.workflow import LocalWorkflow
 
     classifier = ImageClassifier.from_files()
-    endpoint = LocalEndpoint(classifier)
-    workflow = LocalWorkflow(endpoint, handlers=handlers).__enter__()
-    attach_local_capture(endpoint, capture_dir)
-    return classifier, endpoint, workflow
+    with tempfile.TemporaryDirectory() as capture_dir, contextlib.ExitStack() as stack:
+        endpoint = LocalEndpoint(classifier)
+        stack.callback(endpoint.close)
+        workflow = stack.enter_context(LocalWorkflow(endpoint, handlers=handlers))
+        attach_local_capture(endpoint, capture_dir)
+        yield classifier, endpoint, workflow
 
 
 def run_bare(classifier, data: list[bytes], count: int, concurrency: int) -> float:
@@ -136,26 +142,21 @@ def throughput(images: int, rounds: int, concurrency: int) -> Throughput:
     # seconds spent per measure, summed over rounds: the figures are total images / total time
     spent = {"sequential": 0.0, "concurrent": 0.0, "workflow": 0.0}
     cpu = dict.fromkeys(spent, 0.0)
-    with tempfile.TemporaryDirectory() as capture_dir:
-        classifier, endpoint, workflow = open_workflow(capture_dir)
-        try:
-            run_workflow(22, concurrency, workflow, endpoint, "warmup")  # imports, first parse
-            run_bare(classifier, data, len(data), concurrency)
-            for round_number in range(rounds):
-                # rotate the order so that no measure always runs first (or last) in a round
-                measures = [
-                    ("sequential", lambda: run_bare(classifier, data, images, 1)),
-                    ("concurrent", lambda: run_bare(classifier, data, images, concurrency)),
-                    ("workflow", lambda n=round_number: run_workflow(images, concurrency, workflow, endpoint, f"r{n}")),
-                ]
-                shift = round_number % len(measures)
-                for name, measure in measures[shift:] + measures[:shift]:
-                    cpu_before = time.process_time()
-                    spent[name] += images / measure()
-                    cpu[name] += time.process_time() - cpu_before
-        finally:
-            endpoint.close()
-            workflow.__exit__(None, None, None)
+    with open_workflow() as (classifier, endpoint, workflow):
+        run_workflow(22, concurrency, workflow, endpoint, "warmup")  # imports, first parse
+        run_bare(classifier, data, len(data), concurrency)
+        for round_number in range(rounds):
+            # rotate the order so that no measure always runs first (or last) in a round
+            measures = [
+                ("sequential", lambda: run_bare(classifier, data, images, 1)),
+                ("concurrent", lambda: run_bare(classifier, data, images, concurrency)),
+                ("workflow", lambda n=round_number: run_workflow(images, concurrency, workflow, endpoint, f"r{n}")),
+            ]
+            shift = round_number % len(measures)
+            for name, measure in measures[shift:] + measures[:shift]:
+                cpu_before = time.process_time()
+                spent[name] += images / measure()
+                cpu[name] += time.process_time() - cpu_before
     total = images * rounds
     cpu_ms = {name: seconds * 1000 / total for name, seconds in cpu.items()}
     return Throughput(total / spent["sequential"], total / spent["concurrent"], total / spent["workflow"], cpu_ms)
@@ -163,16 +164,11 @@ def throughput(images: int, rounds: int, concurrency: int) -> Throughput:
 
 def orchestration_only(images: int, concurrency: int) -> tuple[float, float]:
     """Images per second and CPU ms per image of the workflow with handlers that do no work."""
-    with tempfile.TemporaryDirectory() as capture_dir:
-        _, endpoint, workflow = open_workflow(capture_dir, NO_WORK_HANDLERS)
-        try:
-            run_workflow(22, concurrency, workflow, endpoint, "warmup")
-            cpu_before = time.process_time()
-            rate = run_workflow(images, concurrency, workflow, endpoint, "orchestration")
-            return rate, (time.process_time() - cpu_before) * 1000 / images
-        finally:
-            endpoint.close()
-            workflow.__exit__(None, None, None)
+    with open_workflow(NO_WORK_HANDLERS) as (_, endpoint, workflow):
+        run_workflow(22, concurrency, workflow, endpoint, "warmup")
+        cpu_before = time.process_time()
+        rate = run_workflow(images, concurrency, workflow, endpoint, "orchestration")
+        return rate, (time.process_time() - cpu_before) * 1000 / images
 
 
 def child_peak_rss_mb(images: int, concurrency: int) -> float:
@@ -187,13 +183,8 @@ def child_peak_rss_mb(images: int, concurrency: int) -> float:
 
 
 def child(images: int, concurrency: int) -> None:
-    with tempfile.TemporaryDirectory() as capture_dir:
-        _, endpoint, workflow = open_workflow(capture_dir)
-        try:
-            run_workflow(images, concurrency, workflow, endpoint, "memory")
-        finally:
-            endpoint.close()
-            workflow.__exit__(None, None, None)
+    with open_workflow() as (_, endpoint, workflow):
+        run_workflow(images, concurrency, workflow, endpoint, "memory")
 
 
 def main() -> int:
