@@ -91,18 +91,20 @@ NO_WORK_HANDLERS = {"serialize": _serialize_no_work, "classify": _classify_no_wo
 
 @contextlib.contextmanager
 def open_workflow(handlers=None) -> Iterator[tuple]:
-    """(classifier, endpoint, workflow): the local workflow with capture to a temporary folder, closed after."""
+    """(classifier, endpoint, workflow): the local workflow, capture and review queue in a temporary folder."""
     from imageflow.endpoint.model import ImageClassifier
     from imageflow.endpoint.service import LocalEndpoint
+    from imageflow.review.queue import ReviewQueue
     from imageflow.runner.local_capture import attach_local_capture
     from imageflow.runner.workflow import LocalWorkflow
 
     classifier = ImageClassifier.from_files()
-    with tempfile.TemporaryDirectory() as capture_dir, contextlib.ExitStack() as stack:
+    with tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as stack:
         endpoint = LocalEndpoint(classifier)
         stack.callback(endpoint.close)
-        workflow = stack.enter_context(LocalWorkflow(endpoint, handlers=handlers))
-        attach_local_capture(endpoint, capture_dir)
+        review_queue = ReviewQueue(Path(scratch) / "review")  # low-confidence copies leave memory, as in a run
+        workflow = stack.enter_context(LocalWorkflow(endpoint, handlers=handlers, review_queue=review_queue))
+        attach_local_capture(endpoint, Path(scratch) / "capture")
         yield classifier, endpoint, workflow
 
 

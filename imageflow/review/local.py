@@ -1,17 +1,15 @@
-"""Offline: keep the local bucket's review queue on disk when ``imageflow run`` ends."""
+"""Offline: the review queue the state machine writes goes from the in-memory local bucket to a folder."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
 
-from imageflow.review.queue import ReviewQueue, persist_bucket_prefix
 
-
-def keep_review_queue(workflow: Any, queue: ReviewQueue | None = None) -> int:
-    """Copy ``review/`` of the workflow's (in-memory) bucket to the queue folder; returns the records kept."""
-    queue = queue or ReviewQueue.open()
-    kept = persist_bucket_prefix(workflow.s3, workflow.bucket, queue)
+def keep_review_queue(workflow: Any) -> int:
+    """Move what is left under ``review/`` to the workflow's queue folder and report; returns the run's records."""
+    workflow.move_review_queue()
+    kept = workflow.review_records_moved
     if kept:
-        print(f"review queue: {kept} low-confidence image(s) recorded in {queue.root}", file=sys.stderr)
+        print(f"review queue: {kept} low-confidence image(s) recorded in {workflow.review_queue.root}", file=sys.stderr)
     return kept

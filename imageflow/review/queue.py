@@ -1,7 +1,8 @@
 """The review queue on disk: what an offline ``imageflow run`` leaves for ``imageflow review`` to use.
 
-The local bucket is moto's, in memory, gone when the run ends; like the data-capture mirror, the review
-prefix is copied to a folder that outlives the run (``$IMAGEFLOW_REVIEW``, else ``.local/review/``)::
+The local bucket is moto's, in process memory, gone when the run ends. So the review prefix is moved to a
+folder that outlives the run (``$IMAGEFLOW_REVIEW``, else ``.local/review/``) as executions end, rather than
+kept in memory for the whole run::
 
     records/<execution>/<key>.json   the records, as the state machine wrote them (layout.py)
     images/<execution>/<key>         the review copies
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from imageflow.review.layout import IMAGES_PREFIX, PREFIX, RECORDS_PREFIX, Revie
 
 QUEUE_ENV = "IMAGEFLOW_REVIEW"
 DEFAULT_QUEUE = REPO_ROOT / ".local" / "review"
+_DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 
 
 class ReviewQueue:
@@ -82,16 +84,25 @@ class ReviewQueue:
         return target
 
 
-def persist_bucket_prefix(s3_client: Any, bucket: str, queue: ReviewQueue) -> int:
-    """Copy the bucket's review/ objects into the queue folder; returns the number of records copied.
+def move_bucket_objects(s3_client: Any, bucket: str, queue: ReviewQueue, keys: Iterable[str] | None = None) -> int:
+    """Move review objects from the bucket into the queue folder: written there, then deleted from the bucket.
 
-    Images first, records last: a record on disk always has its image beside it.
+    ``keys`` defaults to everything under review/; a key no longer in the bucket is skipped. Images go first
+    and records last, so a record on disk always has its image beside it. Returns the records moved.
     """
-    keys = list(_keys(s3_client, bucket, PREFIX))
-    records = [k for k in keys if k.startswith(RECORDS_PREFIX)]
-    for key in [k for k in keys if not k.startswith(RECORDS_PREFIX)] + records:
-        queue.write_object(key, s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
-    return len(records)
+    keys = list(_keys(s3_client, bucket, PREFIX) if keys is None else keys)
+    written = []
+    for key in sorted(keys, key=lambda k: k.startswith(RECORDS_PREFIX)):  # stable: images, then records
+        try:
+            body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except s3_client.exceptions.NoSuchKey:
+            continue
+        queue.write_object(key, body)
+        written.append(key)
+    for start in range(0, len(written), _DELETE_BATCH):
+        batch = [{"Key": key} for key in written[start : start + _DELETE_BATCH]]
+        s3_client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+    return sum(key.startswith(RECORDS_PREFIX) for key in written)
 
 
 def _keys(s3_client: Any, bucket: str, prefix: str) -> Iterator[str]:

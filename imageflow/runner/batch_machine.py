@@ -195,6 +195,8 @@ class LocalBatchBackend:
 
     def finish(self, arn: str) -> None:
         self.workflow.forget(arn)
+        # the batch is over and the next not started: nothing writes under review/ while it is listed
+        self.workflow.move_review_queue()
 
 
 def delete_prefix(s3_client: Any, bucket: str, prefix: str) -> None:

@@ -179,6 +179,8 @@ def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], resu
     from imageflow.endpoint.model import ModelLoadError
     from imageflow.endpoint.service import LocalEndpoint
     from imageflow.registry.resolve import load_served_classifier
+    from imageflow.review.local import keep_review_queue
+    from imageflow.review.queue import ReviewQueue
     from imageflow.runner.batch_machine import LocalBatchBackend, run_batch_chunks
     from imageflow.runner.local_capture import attach_local_capture
     from imageflow.runner.workflow import LocalWorkflow
@@ -194,7 +196,11 @@ def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], resu
     with (
         _local_copies_of_s3_inputs(inputs, session) as local_inputs,
         LocalWorkflow(
-            endpoint, threshold=args.threshold, labels=classifier.labels, batch_concurrency=concurrency
+            endpoint,
+            threshold=args.threshold,
+            labels=classifier.labels,
+            batch_concurrency=concurrency,
+            review_queue=ReviewQueue.open(),  # the review queue outlives the run (issue 11)
         ) as workflow,
     ):
         attach_local_capture(endpoint, capture_dir)
@@ -211,8 +217,6 @@ def _run_locally(args: argparse.Namespace, session: Any, inputs: list[Any], resu
             )
         finally:
             endpoint.close()  # flush the last capture file
-            from imageflow.review.local import keep_review_queue  # the review queue outlives the run (issue 11)
-
             keep_review_queue(workflow)
     print(f"data capture: {capture_dir}/{endpoint.endpoint_name}/{endpoint.variant_name}/")
     if args.model is None:  # the retraining trigger (issue 11): the alarm's rule over this run's results

@@ -9,6 +9,7 @@ from typing import Any
 
 from imageflow.motopatch import speed
 from imageflow.motopatch.private import LocalS3, LocalStepFunctions
+from imageflow.review.layout import image_key, record_key
 from imageflow.runner.batch import Staged
 from imageflow.runner.inputs import ImageInput, upload_key
 from imageflow.runner.workflow import ACCOUNT, LocalWorkflow
@@ -29,8 +30,9 @@ class LocalTarget:
     The boto3 API would do the same through moto's request routing and response
     serialisation, which on a 2-core machine cost more GIL time per image than the three
     handlers together; the handlers and the interpreter still go through boto3 as on AWS.
-    Uploaded images are deleted and executions forgotten once done, so memory stays flat
-    however many images a run has (moto keeps both forever otherwise).
+    Uploaded images are deleted, executions forgotten and review entries moved to the workflow's
+    queue folder once done, so memory stays flat however many images a run has (moto keeps all
+    three forever otherwise).
     """
 
     def __init__(self, workflow: LocalWorkflow, run_id: str, *, timeout: float = 300.0) -> None:
@@ -59,6 +61,9 @@ class LocalTarget:
     def finish(self, arn: str | None, staged: Staged) -> None:
         if arn is not None:
             self.workflow.forget(arn)
+            # this execution's review entry, by name: other executions are writing theirs meanwhile
+            execution = arn.rsplit(":", 1)[1]
+            self.workflow.move_review_queue([image_key(execution, staged.key), record_key(execution, staged.key)])
         if staged.temporary:
             self._s3.delete_object(staged.bucket, staged.key)
 

@@ -12,7 +12,8 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ from imageflow.endpoint.service import LocalEndpoint
 from imageflow.motopatch import index as moto_patches
 from imageflow.motopatch import speed
 from imageflow.motopatch.private import LocalStepFunctions
+from imageflow.review.queue import ReviewQueue, move_bucket_objects
+from imageflow.runner import native_memory
 from imageflow.runner.definition import (
     BATCH_DEFINITION_PATH,
     DEFINITION_PATH,
@@ -113,8 +116,12 @@ class LocalWorkflow:
         definition_path: os.PathLike[str] | str = DEFINITION_PATH,
         handlers: Mapping[str, Callable[[Any, Any], Any] | str] | None = None,
         batch_concurrency: int = 4,
+        review_queue: ReviewQueue | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.review_queue = review_queue
+        self.review_records_moved = 0
+        self._review_lock = threading.Lock()
         self.bucket = bucket
         self.region = region
         self._service = load_service()
@@ -144,6 +151,7 @@ class LocalWorkflow:
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> LocalWorkflow:
+        native_memory.keep_mmap_threshold()  # image buffers on many threads: keep a long run's memory flat
         moto_patches.apply(moto_patches.IN_PROCESS)
         with contextlib.ExitStack() as stack:
             stack.callback(reset_handler_containers)  # undone last: the next workflow's containers start clean
@@ -265,6 +273,19 @@ class LocalWorkflow:
     def execution_history(self, arn: str) -> list[dict[str, Any]]:
         """``GetExecutionHistory`` read from moto's own record."""
         return self._local_sfn.history(arn)
+
+    def move_review_queue(self, keys: Iterable[str] | None = None) -> int:
+        """Move review objects (``keys``, default all under review/) to ``review_queue``; returns records moved.
+
+        The runners call this as executions end: the bucket is in process memory, so review copies left there
+        would make a run's memory grow with its low-confidence images. Without a queue, review/ stays put.
+        """
+        if self.review_queue is None:
+            return 0
+        moved = move_bucket_objects(self.s3, self.bucket, self.review_queue, keys)
+        with self._review_lock:  # the per-image runner finishes executions from several threads
+            self.review_records_moved += moved
+        return moved
 
     def forget(self, arn: str) -> None:
         """Drop a finished execution from moto's memory.
