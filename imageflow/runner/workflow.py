@@ -151,7 +151,7 @@ class LocalWorkflow:
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> LocalWorkflow:
-        native_memory.keep_mmap_threshold()  # image buffers on many threads: keep a long run's memory flat
+        native_memory.limit_malloc_arenas()  # image buffers on many threads: keep a long run's memory flat
         moto_patches.apply(moto_patches.IN_PROCESS)
         with contextlib.ExitStack() as stack:
             stack.callback(reset_handler_containers)  # undone last: the next workflow's containers start clean

@@ -1,57 +1,67 @@
-"""The fixed mmap threshold (``imageflow.runner.native_memory``): a large block freed no longer moves image-sized
-buffers off their own mappings (glibc only; each case in its own interpreter, as the setting is per process)."""
+"""The malloc arena cap (``imageflow.runner.native_memory``): threads allocating image-sized buffers at once share
+two arenas instead of getting one each (glibc only; each case in its own interpreter, as the cap is per process)."""
 
 from __future__ import annotations
 
 import platform
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-# Allocates and frees 4 MiB (glibc then raises its dynamic threshold to 4 MiB), then allocates an image-sized
-# 256 KiB block and prints whether it got its own mapping (mallinfo2's count of mmapped blocks went up).
+# Eight threads each hold a 300 KB buffer at the same moment; malloc_info then lists one <heap> per arena.
 _PROBE = textwrap.dedent(
     """
-    import ctypes, sys
+    import ctypes, sys, threading
     from imageflow.runner import native_memory
 
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in
-                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-                     "fordblks", "keepcost")]
+    if sys.argv[1] == "capped":
+        assert native_memory.limit_malloc_arenas()
+    all_holding = threading.Barrier(8 + 1)
+    done = threading.Event()
 
+    def hold_a_buffer():
+        buffer = bytearray(300_000)
+        all_holding.wait()
+        done.wait()
+
+    threads = [threading.Thread(target=hold_a_buffer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    all_holding.wait()
     libc = ctypes.CDLL(None)
-    libc.malloc.restype = ctypes.c_void_p
-    libc.free.argtypes = [ctypes.c_void_p]
-    libc.mallinfo2.restype = MallInfo2
-    if sys.argv[1] == "fixed":
-        assert native_memory.keep_mmap_threshold()
-    libc.free(libc.malloc(4 * 1024 * 1024))
-    before = libc.mallinfo2().hblks
-    block = libc.malloc(256 * 1024)
-    print("own mapping" if libc.mallinfo2().hblks == before + 1 else "arena")
-    libc.free(block)
+    libc.fopen.restype = ctypes.c_void_p
+    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    stream = libc.fopen(sys.argv[2].encode(), b"w")
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    done.set()
+    for thread in threads:
+        thread.join()
     """
 )
 
 glibc_only = pytest.mark.skipif(
     not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
-    reason="the behaviour fixed is glibc's malloc's",
+    reason="the behaviour capped is glibc's malloc's",
 )
 
 
-def _probe(mode: str) -> str:
-    done = subprocess.run([sys.executable, "-c", _PROBE, mode], capture_output=True, text=True, check=True)
-    return done.stdout.strip()
+def _arenas(mode: str, tmp_path: Path) -> int:
+    report = tmp_path / f"{mode}.xml"
+    subprocess.run([sys.executable, "-c", _PROBE, mode, str(report)], check=True)
+    return len(re.findall(r"<heap nr=", report.read_text()))
 
 
 @glibc_only
-def test_without_the_fix_glibc_moves_an_image_sized_buffer_into_the_arena_after_a_large_free() -> None:
-    assert _probe("default") == "arena"  # the behaviour that made a long run's memory grow
+def test_without_the_cap_glibc_gives_concurrent_threads_arenas_of_their_own(tmp_path: Path) -> None:
+    assert _arenas("default", tmp_path) > 2  # what fragmented a long run's memory
 
 
 @glibc_only
-def test_with_the_threshold_kept_an_image_sized_buffer_still_gets_its_own_mapping() -> None:
-    assert _probe("fixed") == "own mapping"
+def test_with_the_cap_concurrent_threads_share_two_arenas(tmp_path: Path) -> None:
+    assert _arenas("capped", tmp_path) <= 2
