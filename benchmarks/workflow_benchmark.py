@@ -50,7 +50,7 @@ def sample_files() -> list[Path]:
     return sorted(p for p in SAMPLES.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
 
 
-def run_workflow(count: int, concurrency: int, workflow, endpoint, tag: str) -> float:
+def run_workflow(count: int, concurrency: int, workflow, tag: str) -> float:
     from imageflow.runner.batch import run_batch
     from imageflow.runner.inputs import ImageInput
     from imageflow.runner.targets import LocalTarget
@@ -91,7 +91,7 @@ NO_WORK_HANDLERS = {"serialize": _serialize_no_work, "classify": _classify_no_wo
 
 @contextlib.contextmanager
 def open_workflow(handlers=None) -> Iterator[tuple]:
-    """(classifier, endpoint, workflow): the local workflow, capture and review queue in a temporary folder."""
+    """(classifier, workflow): the local workflow (its endpoint, capture and review queue in a temporary folder)."""
     from imageflow.endpoint.model import ImageClassifier
     from imageflow.endpoint.service import LocalEndpoint
     from imageflow.review.queue import ReviewQueue
@@ -105,7 +105,7 @@ def open_workflow(handlers=None) -> Iterator[tuple]:
         review_queue = ReviewQueue(Path(scratch) / "review")  # low-confidence copies leave memory, as in a run
         workflow = stack.enter_context(LocalWorkflow(endpoint, handlers=handlers, review_queue=review_queue))
         attach_local_capture(endpoint, Path(scratch) / "capture")
-        yield classifier, endpoint, workflow
+        yield classifier, workflow
 
 
 def run_bare(classifier, data: list[bytes], count: int, concurrency: int) -> float:
@@ -144,15 +144,15 @@ def throughput(images: int, rounds: int, concurrency: int) -> Throughput:
     # seconds spent per measure, summed over rounds: the figures are total images / total time
     spent = {"sequential": 0.0, "concurrent": 0.0, "workflow": 0.0}
     cpu = dict.fromkeys(spent, 0.0)
-    with open_workflow() as (classifier, endpoint, workflow):
-        run_workflow(22, concurrency, workflow, endpoint, "warmup")  # imports, first parse
+    with open_workflow() as (classifier, workflow):
+        run_workflow(22, concurrency, workflow, "warmup")  # imports, first parse
         run_bare(classifier, data, len(data), concurrency)
         for round_number in range(rounds):
             # rotate the order so that no measure always runs first (or last) in a round
             measures = [
                 ("sequential", lambda: run_bare(classifier, data, images, 1)),
                 ("concurrent", lambda: run_bare(classifier, data, images, concurrency)),
-                ("workflow", lambda n=round_number: run_workflow(images, concurrency, workflow, endpoint, f"r{n}")),
+                ("workflow", lambda n=round_number: run_workflow(images, concurrency, workflow, f"r{n}")),
             ]
             shift = round_number % len(measures)
             for name, measure in measures[shift:] + measures[:shift]:
@@ -166,10 +166,10 @@ def throughput(images: int, rounds: int, concurrency: int) -> Throughput:
 
 def orchestration_only(images: int, concurrency: int) -> tuple[float, float]:
     """Images per second and CPU ms per image of the workflow with handlers that do no work."""
-    with open_workflow(NO_WORK_HANDLERS) as (_, endpoint, workflow):
-        run_workflow(22, concurrency, workflow, endpoint, "warmup")
+    with open_workflow(NO_WORK_HANDLERS) as (_, workflow):
+        run_workflow(22, concurrency, workflow, "warmup")
         cpu_before = time.process_time()
-        rate = run_workflow(images, concurrency, workflow, endpoint, "orchestration")
+        rate = run_workflow(images, concurrency, workflow, "orchestration")
         return rate, (time.process_time() - cpu_before) * 1000 / images
 
 
@@ -185,8 +185,8 @@ def child_peak_rss_mb(images: int, concurrency: int) -> float:
 
 
 def child(images: int, concurrency: int) -> None:
-    with open_workflow() as (_, endpoint, workflow):
-        run_workflow(images, concurrency, workflow, endpoint, "memory")
+    with open_workflow() as (_, workflow):
+        run_workflow(images, concurrency, workflow, "memory")
 
 
 def main() -> int:

@@ -146,3 +146,36 @@ def interpreter_failure_fails_execution() -> None:
                 execution.exec_status = failed
 
     private.SFN_EXECUTION_LOGIC.replace(functools.wraps(execution_logic)(_execution_logic))
+
+
+# what botocore leaves out when the response carried no request id; the causes already write "Proxy: null"
+MISSING_REQUEST_ID = "null"
+
+
+@once
+def service_errors_keep_their_names() -> None:
+    """A service error answered without a request id fails its task with the service's error name.
+
+    Upstream: the Lambda, AWS SDK, Step Functions, DynamoDB, Batch and SNS integrations write a failed task's
+    cause from ``ClientError.response["ResponseMetadata"]["RequestId"]``. botocore fills that in only from
+    the response's request id header, and an error page without one (werkzeug's bare HTTP 500, which a
+    moto server sends when a handler raises something other than an AWS error) makes that mapping itself
+    raise ``KeyError: 'RequestId'``. moto reports that as ``States.Runtime``, which the state's Retry and
+    Catch for the service's errors (``Lambda.ServiceException``...) never match, so the execution fails.
+
+    The patch writes ``RequestId: "null"`` into such an error before the mapping reads it; the task then
+    fails as ``<Service>.<code>`` and the definition's own error handling applies.
+    """
+    from botocore.exceptions import ClientError
+
+    def keeping_the_error_name(from_error: Any) -> Any:
+        @functools.wraps(from_error)
+        def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, ClientError):
+                ex.response.setdefault("ResponseMetadata", {}).setdefault("RequestId", MISSING_REQUEST_ID)
+            return from_error(self, env, ex)
+
+        return _from_error
+
+    for name in private.SFN_SERVICE_ERROR_MAPPINGS:
+        name.replace(keeping_the_error_name(name.load()))

@@ -106,7 +106,10 @@ PATCHES: tuple[Patch, ...] = (
     Patch(
         local_cloud.lambda_invoke_runs_deployed_code,
         frozenset({LOCAL_CLOUD}),
-        (f"{_FIXES_TEST}::test_invoke_runs_deployed_code_like_the_lambda_runtime",),
+        (
+            f"{_FIXES_TEST}::test_invoke_runs_deployed_code_like_the_lambda_runtime",
+            f"{_FIXES_TEST}::test_fault_code_that_cannot_be_unzipped_fails_the_task_with_Lambda_ServiceException_not_States_Runtime",
+        ),
         "when moto runs Python functions without Docker with the Lambda runtime's error payloads",
     ),
     Patch(
@@ -118,6 +121,14 @@ PATCHES: tuple[Patch, ...] = (
             f"{_FIXES_TEST}::test_a_pass_state_given_bad_json_names_the_exception_state_and_place",
         ),
         "when moto's States.Runtime causes name the state and the place of the exception",
+    ),
+    Patch(
+        diagnostics.service_errors_keep_their_names,
+        BOTH,
+        (
+            f"{_DIAGNOSTICS_TEST}::test_fault_lambda_answers_a_bare_http_500_the_task_fails_as_Lambda_500_not_States_Runtime",
+        ),
+        _WHEN_FIXED,
     ),
     Patch(
         diagnostics.interpreter_failure_fails_execution,

@@ -9,6 +9,7 @@ their tests (``tests/localcloud/test_moto_fixes.py``, against a real server proc
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import threading
 import uuid
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from imageflow.localcloud.lambda_runtime import CodeArchive, FunctionSpec, LocalLambdaRuntime, log_tail
-from imageflow.motopatch import private
+from imageflow.motopatch import diagnostics, private
 from imageflow.motopatch.applied import once
 
+logger = logging.getLogger(__name__)
 _runtime: LocalLambdaRuntime | None = None
 
 
@@ -201,11 +203,19 @@ def lambda_invoke_runs_deployed_code() -> None:
     ``error running docker`` with ``FunctionError: Handled``), and its Docker-free variant returns canned
     responses. Errors now come back as the Lambda runtime reports them: ``FunctionError: Unhandled`` and an
     ``errorType``/``errorMessage`` payload, so the state machine's Retry/Catch match the exception's class.
+
+    A failure of the local runtime itself (code that cannot be unpacked, a Python that cannot start) comes
+    back as the Lambda service reports its own failures: HTTP 500 ``ServiceException`` with a request id,
+    whose message names the exception and where it was raised, so the state sees ``Lambda.ServiceException``.
+    Left to moto's server, the exception became werkzeug's bare HTTP 500 page, which has no request id, and
+    moto's Step Functions interpreter then failed the execution with ``States.Runtime`` (``KeyError:
+    'RequestId'``; see ``diagnostics.service_errors_keep_their_names``).
     """
     lambda_backends = private.LAMBDA_BACKENDS.load()
     private.LAMBDA_SAVE_LOGS.load()
     private.LAMBDA_LAYERS_BY_ARN.load()
     private.LOGS_ENSURE_GROUP.load()
+    service_exception = _service_exception_class()
 
     def invoke(self: Any, body: str | bytes, request_headers: Any, response_headers: Any) -> bytes:
         if _runtime is None:
@@ -213,12 +223,18 @@ def lambda_invoke_runs_deployed_code() -> None:
         if request_headers.get("x-amz-invocation-type") == "DryRun":
             return b""
         event = body.encode("utf-8") if isinstance(body, str) else (body or b"{}")
-        spec = _function_spec(self, lambda_backends[self.account_id][self.region])
-        if request_headers.get("x-amz-invocation-type") == "Event":
-            # Asynchronous: accepted at once, run in the background, the way Lambda queues it.
-            threading.Thread(target=_invoke_and_log, args=(self, spec, event), daemon=True).start()
-            return b""
-        result = _invoke_and_log(self, spec, event)
+        try:
+            spec = _function_spec(self, lambda_backends[self.account_id][self.region])
+            if request_headers.get("x-amz-invocation-type") == "Event":
+                # Asynchronous: accepted at once, run in the background, the way Lambda queues it.
+                threading.Thread(target=_invoke_in_background, args=(self, spec, event), daemon=True).start()
+                return b""
+            result = _invoke_and_log(self, spec, event)
+        except Exception as exc:
+            logger.exception("the local Lambda runtime failed to run %s", self.function_name)
+            raise service_exception(
+                f"The local Lambda runtime failed to run {self.function_name}: {diagnostics.describe_exception(exc)}"
+            ) from exc
         if result.function_error:
             response_headers["x-amz-function-error"] = result.function_error
         response_headers["x-amz-executed-version"] = "$LATEST"
@@ -275,6 +291,27 @@ def _invoke_and_log(function: Any, spec: FunctionSpec, event: bytes) -> Any:
     function.logs_backend.ensure_log_group(function.logs_group_name)
     function.save_logs(result.logs)  # so `sls logs` and GetLogEvents show the invocation
     return result
+
+
+def _service_exception_class() -> type[Exception]:
+    """Lambda's own HTTP 500 error, as moto's server answers an exception of its JSON error type."""
+    json_error = private.MOTO_JSON_REST_ERROR.load()
+
+    class ServiceException(json_error):  # type: ignore[misc, valid-type]
+        code = 500
+
+        def __init__(self, message: str) -> None:
+            super().__init__("ServiceException", message)
+
+    return ServiceException
+
+
+def _invoke_in_background(function: Any, spec: FunctionSpec, event: bytes) -> None:
+    try:
+        _invoke_and_log(function, spec, event)
+    except Exception:
+        # no caller is waiting: the server log is where an asynchronous invocation's failure shows
+        logger.exception("the local Lambda runtime failed to run %s (asynchronous invocation)", spec.name)
 
 
 def _function_spec(function: Any, backend: Any) -> FunctionSpec:

@@ -141,6 +141,12 @@ DEFAULT_USER_CONFIG = _name(
     "cloudformation_state_machines_are_executable",
 )
 BOTOCORE_STUBBER = _name("moto.core.models:botocore_stubber", "cached_boto_clients")
+# raised from a model method, moto's server answers it as an AWS JSON error with a request id
+MOTO_JSON_REST_ERROR = _name(
+    "moto.core.exceptions:JsonRESTError",
+    "lambda_invoke_runs_deployed_code",
+    parameters=("error_type", "message"),
+)
 MOTO_SERVER_PORT = _name("moto.settings:moto_server_port", "cached_boto_clients", parameters=())
 S3_CUSTOM_ENDPOINTS = _name("moto.settings:get_s3_custom_endpoints", "s3_url_table_reloaded_on_change", parameters=())
 
@@ -331,6 +337,23 @@ SFN_PROGRAM_BODY = _name(
     "moto.stepfunctions.parser.asl.component.program.program:Program._eval_body",
     "runtime_error_cause_names_origin",
     parameters=("self", "env"),
+)
+_SERVICE_TASKS = "moto.stepfunctions.parser.asl.component.state.exec.state_task.service"
+# every service integration whose error mapping reads ResponseMetadata.RequestId (moto 5.2.5)
+SFN_SERVICE_ERROR_MAPPINGS = tuple(
+    _name(
+        f"{_SERVICE_TASKS}.state_task_service_{module}:{cls}._from_error",
+        "service_errors_keep_their_names",
+        parameters=("self", "env", "ex"),
+    )
+    for module, cls in (
+        ("lambda", "StateTaskServiceLambda"),
+        ("aws_sdk", "StateTaskServiceAwsSdk"),
+        ("sfn", "StateTaskServiceSfn"),
+        ("dynamodb", "StateTaskServiceDynamoDB"),
+        ("batch", "StateTaskServiceBatch"),
+        ("sns", "StateTaskServiceSns"),
+    )
 )
 SFN_COMMON_STATE = _name(
     "moto.stepfunctions.parser.asl.component.state.state:CommonStateField",

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from localcloud_helpers import client, start_aws_server
 
 from imageflow.localcloud.services import free_port
@@ -64,6 +65,14 @@ def _wait_execution(sfn: Any, arn: str, timeout: float = 120) -> dict[str, Any]:
             return execution
         time.sleep(0.2)
     raise AssertionError(f"execution {arn} still RUNNING after {timeout} s")
+
+
+def _python_function(lam: Any, name: str, code: bytes) -> str:
+    """A python3.12 function with handler ``app.handler``; returns its ARN."""
+    created = lam.create_function(
+        FunctionName=name, Runtime="python3.12", Handler="app.handler", Role=ROLE_ARN, Code={"ZipFile": code}
+    )
+    return created["FunctionArn"]
 
 
 def _zip(files: dict[str, str]) -> bytes:
@@ -321,13 +330,7 @@ def test_invoke_runs_deployed_code_like_the_lambda_runtime(aws: dict[str, str], 
 
 def test_state_machine_catches_the_handler_error_by_class_name(aws: dict[str, str], function_code: bytes) -> None:
     lam, sfn = client("lambda", aws), client("stepfunctions", aws)
-    arn = lam.create_function(
-        FunctionName="catch-check",
-        Runtime="python3.12",
-        Handler="app.handler",
-        Role=ROLE_ARN,
-        Code={"ZipFile": function_code},
-    )["FunctionArn"]
+    arn = _python_function(lam, "catch-check", function_code)
     definition = {
         "StartAt": "Call",
         "States": {
@@ -352,15 +355,47 @@ def test_state_machine_catches_the_handler_error_by_class_name(aws: dict[str, st
     assert (failed["status"], failed.get("error")) == ("FAILED", "CAUGHT")
 
 
+def test_fault_code_that_cannot_be_unzipped_fails_the_task_with_Lambda_ServiceException_not_States_Runtime(
+    aws: dict[str, str],
+) -> None:
+    # A real fault of the local Lambda runtime: moto accepts any bytes as a function's zip (AWS would refuse
+    # them at CreateFunction), so the runtime's unzip raises at invoke time.
+    lam, sfn = client("lambda", aws), client("stepfunctions", aws)
+    arn = _python_function(lam, "unzippable", b"these bytes are not a zip archive")
+    call = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": arn}}
+    definition = {
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                **call,
+                "Catch": [{"ErrorEquals": ["Lambda.ServiceException"], "ResultPath": "$.failure", "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Fail", "Error": "CAUGHT", "CausePath": "$.failure.Cause"},
+        },
+    }
+    machine = sfn.create_state_machine(name="unzippable", definition=json.dumps(definition), roleArn=ROLE_ARN)
+    started = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}")
+    failed = _wait_execution(sfn, started["executionArn"])
+    # before: States.Runtime, "KeyError: 'RequestId'": the runtime's exception became werkzeug's bare HTTP 500,
+    # whose missing request id broke moto's error mapping, so no Catch or Retry could match
+    assert (failed["status"], failed["error"]) == ("FAILED", "CAUGHT"), failed
+    assert failed["cause"].startswith("The local Lambda runtime failed to run unzippable: BadZipFile: "), failed
+    where = r"raised at zipfile/\S+\.py:\d+ in \w+; called from imageflow/localcloud/lambda_runtime\.py:\d+ in _unpack"
+    assert re.search(where, failed["cause"]), failed["cause"]
+    assert "Error Code: ServiceException; Request ID: " in failed["cause"]
+    assert "Request ID: null" not in failed["cause"]  # the service's own error carries its request id
+
+    once = client("lambda", aws, Config(retries={"total_max_attempts": 1}))
+    with pytest.raises(ClientError) as raised:  # the Lambda API answers the same, as AWS's Invoke would
+        once.invoke(FunctionName="unzippable", Payload=b"{}")
+    assert raised.value.response["Error"]["Code"] == "ServiceException"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+
+
 def test_logs_reach_cloudwatch(aws: dict[str, str], function_code: bytes, tmp_path: Path) -> None:
     lam, logs = client("lambda", aws), client("logs", aws)
-    lam.create_function(
-        FunctionName="logs-check",
-        Runtime="python3.12",
-        Handler="app.handler",
-        Role=ROLE_ARN,
-        Code={"ZipFile": function_code},
-    )
+    _python_function(lam, "logs-check", function_code)
     lam.invoke(FunctionName="logs-check", Payload=b"{}")
     events = logs.filter_log_events(logGroupName="/aws/lambda/logs-check")["events"]
     messages = [event["message"] for event in events]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from imageflow.endpoint.model import ImageClassifier
 from imageflow.endpoint.service import LocalEndpoint
@@ -76,6 +77,29 @@ def test_fault_lambda_bridge_raises_the_task_cause_names_the_exception_and_place
         LOCATION + r"; called from imageflow/runner/lambda_bridge\.py:\d+ in before_call\)$", result.cause
     )
     assert where and where["file"].endswith("test_diagnostics.py") and where["function"] == "injected_bridge_fault"
+
+
+def test_fault_lambda_answers_a_bare_http_500_the_task_fails_as_Lambda_500_not_States_Runtime(
+    endpoint: LocalEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def bare_http_500(self: FunctionRegistry, name_or_arn: str, payload: bytes) -> Any:
+        # what botocore raises for an error page without a request id header (measured against a moto
+        # server whose handler raised): no RequestId in ResponseMetadata
+        error = {
+            "Error": {"Code": "500", "Message": "Internal Server Error"},
+            "ResponseMetadata": {"HTTPStatusCode": 500},
+        }
+        raise ClientError(error, "Invoke")
+
+    monkeypatch.setattr(FunctionRegistry, "invoke", bare_http_500)
+    with LocalWorkflow(endpoint) as workflow:
+        workflow.put_image("moto.png", (SAMPLES / "motorcycle_right.png").read_bytes())
+        result = workflow.run({"s3_bucket": workflow.bucket, "s3_key": "moto.png"}, name="bare-500")
+    # stock moto: States.Runtime, "KeyError: 'RequestId'", raised by its own error mapping
+    assert (result.status, result.error) == ("FAILED", "Lambda.500"), result.cause
+    assert result.cause == (
+        "Internal Server Error (Service: AWSLambda; Status Code: 500; Error Code: 500; Request ID: null; Proxy: null)"
+    )
 
 
 class InjectedInterpreterFault(RuntimeError):
