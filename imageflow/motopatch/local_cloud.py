@@ -14,6 +14,7 @@ import re
 import threading
 import uuid
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,8 @@ def lambda_invoke_runs_deployed_code() -> None:
     A failure of the local runtime itself (code that cannot be unpacked, a Python that cannot start) comes
     back as the Lambda service reports its own failures: HTTP 500 ``ServiceException`` with a request id,
     whose message names the exception and where it was raised, so the state sees ``Lambda.ServiceException``.
+    A layer version deleted since the function was created is named in that message too: AWS keeps deleted
+    layer versions for the functions that use them, moto drops their bytes. moto's own errors pass unchanged.
     Left to moto's server, the exception became werkzeug's bare HTTP 500 page, which has no request id, and
     moto's Step Functions interpreter then failed the execution with ``States.Runtime`` (``KeyError:
     'RequestId'``; see ``diagnostics.service_errors_keep_their_names``).
@@ -215,6 +218,7 @@ def lambda_invoke_runs_deployed_code() -> None:
     private.LAMBDA_SAVE_LOGS.load()
     private.LAMBDA_LAYERS_BY_ARN.load()
     private.LOGS_ENSURE_GROUP.load()
+    json_error = private.MOTO_JSON_REST_ERROR.load()
     service_exception = _service_exception_class()
 
     def invoke(self: Any, body: str | bytes, request_headers: Any, response_headers: Any) -> bytes:
@@ -230,6 +234,8 @@ def lambda_invoke_runs_deployed_code() -> None:
                 threading.Thread(target=_invoke_in_background, args=(self, spec, event), daemon=True).start()
                 return b""
             result = _invoke_and_log(self, spec, event)
+        except json_error:
+            raise  # already an AWS error with a request id, named as Lambda names it
         except Exception as exc:
             logger.exception("the local Lambda runtime failed to run %s", self.function_name)
             raise service_exception(
@@ -293,6 +299,7 @@ def _invoke_and_log(function: Any, spec: FunctionSpec, event: bytes) -> Any:
     return result
 
 
+@cache  # one class, so that the errors raised here are instances of the class the patch catches
 def _service_exception_class() -> type[Exception]:
     """Lambda's own HTTP 500 error, as moto's server answers an exception of its JSON error type."""
     json_error = private.MOTO_JSON_REST_ERROR.load()
@@ -318,6 +325,12 @@ def _function_spec(function: Any, backend: Any) -> FunctionSpec:
     layers = []
     for layer in function.layers:
         version = backend.layers_versions_by_arn(layer["Arn"])
+        if version is None:
+            raise _service_exception_class()(
+                f"The local Lambda runtime cannot run {function.function_name}: its layer version {layer['Arn']} "
+                "has been deleted, and the local cloud keeps no copy of a deleted layer's code (AWS does). "
+                "Deploy the function again with a current layer version."
+            )
         layers.append(CodeArchive(version.code_sha_256, version.code_bytes))
     return FunctionSpec(
         name=function.function_name,

@@ -393,6 +393,34 @@ def test_fault_code_that_cannot_be_unzipped_fails_the_task_with_Lambda_ServiceEx
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
 
 
+def test_a_function_whose_layer_version_was_deleted_fails_with_ServiceException_naming_the_layer(
+    aws: dict[str, str], function_code: bytes
+) -> None:
+    # AWS keeps a deleted layer version for the functions that use it; moto drops its bytes, so the local
+    # runtime cannot run the function. The error says which layer and what to do, in Lambda's own error.
+    lam = client("lambda", aws, Config(retries={"total_max_attempts": 1}))
+    layer = lam.publish_layer_version(LayerName="gone", Content={"ZipFile": _zip({"python/gone.py": ""})})
+    lam.create_function(
+        FunctionName="uses-gone",
+        Runtime="python3.12",
+        Handler="app.handler",
+        Role=ROLE_ARN,
+        Code={"ZipFile": function_code},
+        Layers=[layer["LayerVersionArn"]],
+    )
+    assert lam.invoke(FunctionName="uses-gone", Payload=b"{}")["StatusCode"] == 200  # runs while it exists
+    lam.delete_layer_version(LayerName="gone", VersionNumber=layer["Version"])
+    with pytest.raises(ClientError) as raised:
+        lam.invoke(FunctionName="uses-gone", Payload=b"{}")
+    error = raised.value.response["Error"]
+    assert error["Code"] == "ServiceException", raised.value.response
+    # moto's own error, passed on unchanged: not wrapped in "failed to run ...: ServiceException: ..."
+    assert error["Message"].startswith(
+        f"The local Lambda runtime cannot run uses-gone: its layer version {layer['LayerVersionArn']} has been deleted"
+    ), error
+    assert raised.value.response["ResponseMetadata"]["RequestId"]
+
+
 def test_logs_reach_cloudwatch(aws: dict[str, str], function_code: bytes, tmp_path: Path) -> None:
     lam, logs = client("lambda", aws), client("logs", aws)
     _python_function(lam, "logs-check", function_code)
