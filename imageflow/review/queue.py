@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ from imageflow.review.layout import IMAGES_PREFIX, PREFIX, RECORDS_PREFIX, Revie
 
 QUEUE_ENV = "IMAGEFLOW_REVIEW"
 DEFAULT_QUEUE = REPO_ROOT / ".local" / "review"
-_DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 
 
 class ReviewQueue:
@@ -84,28 +83,33 @@ class ReviewQueue:
         return target
 
 
-def move_bucket_objects(s3_client: Any, bucket: str, queue: ReviewQueue, keys: Iterable[str] | None = None) -> int:
-    """Move review objects from the bucket into the queue folder: written there, then deleted from the bucket.
+def move_objects(
+    read: Callable[[str], bytes | None],
+    delete: Callable[[list[str]], None],
+    queue: ReviewQueue,
+    keys: Iterable[str],
+) -> int:
+    """Move review objects into the queue folder: each written there, then all deleted from where they were.
 
-    ``keys`` defaults to everything under review/; a key no longer in the bucket is skipped. Images go first
-    and records last, so a record on disk always has its image beside it. Returns the records moved.
+    ``read(key)`` returns an object's bytes, None when it is gone (then it is skipped); ``delete`` gets the
+    keys written. Images go first and records last, so a record on disk always has its image beside it.
+    Returns the records moved.
     """
-    keys = list(_keys(s3_client, bucket, PREFIX) if keys is None else keys)
     written = []
     for key in sorted(keys, key=lambda k: k.startswith(RECORDS_PREFIX)):  # stable: images, then records
-        try:
-            body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except s3_client.exceptions.NoSuchKey:
+        body = read(key)
+        if body is None:
             continue
         queue.write_object(key, body)
         written.append(key)
-    for start in range(0, len(written), _DELETE_BATCH):
-        batch = [{"Key": key} for key in written[start : start + _DELETE_BATCH]]
-        s3_client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+    if written:
+        delete(written)
     return sum(key.startswith(RECORDS_PREFIX) for key in written)
 
 
-def _keys(s3_client: Any, bucket: str, prefix: str) -> Iterator[str]:
-    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            yield item["Key"]
+def review_keys(s3_client: Any, bucket: str) -> list[str]:
+    """Every key under the bucket's review/ prefix."""
+    keys = []
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PREFIX):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return keys

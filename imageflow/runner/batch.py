@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from imageflow.runner.inputs import ImageInput, execution_name
-from imageflow.runner.results import LOW_CONFIDENCE_ERROR, Outcome, outcome_from_exception, outcome_from_execution
+from imageflow.runner.results import (
+    LOW_CONFIDENCE,
+    LOW_CONFIDENCE_ERROR,
+    Outcome,
+    outcome_from_exception,
+    outcome_from_execution,
+)
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,8 @@ class Target(Protocol):
 
     def history(self, arn: str) -> Sequence[Mapping[str, Any]]: ...
 
-    def finish(self, arn: str | None, staged: Staged) -> None:
-        """Release what the execution left behind (memory, temporary objects)."""
+    def finish(self, arn: str | None, staged: Staged, low_confidence: bool) -> None:
+        """Release what the execution left behind (memory, temporary objects, its review entry if it has one)."""
         ...
 
 
@@ -61,6 +67,7 @@ def process_one(target: Target, run_id: str, index: int, item: ImageInput) -> Ou
     name = execution_name(run_id, index, item)
     staged: Staged | None = None
     arn: str | None = None
+    outcome: Outcome | None = None
     started = time.perf_counter()
     try:
         staged = target.stage(index, item)
@@ -80,7 +87,9 @@ def process_one(target: Target, run_id: str, index: int, item: ImageInput) -> Ou
         if staged is not None:
             # cleanup is best-effort: the outcome is already known
             with contextlib.suppress(Exception):
-                target.finish(arn, staged)
+                # only an execution that ended low-confidence went through the review states
+                target.finish(arn, staged, low_confidence=outcome is not None and outcome.outcome == LOW_CONFIDENCE)
+    assert outcome is not None  # set by the try or the except above
     if outcome.duration_seconds is None:
         outcome.duration_seconds = round(time.perf_counter() - started, 4)
     return outcome

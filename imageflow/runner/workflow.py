@@ -23,8 +23,8 @@ from moto import mock_aws
 from imageflow.endpoint.service import LocalEndpoint
 from imageflow.motopatch import index as moto_patches
 from imageflow.motopatch import speed
-from imageflow.motopatch.private import LocalStepFunctions
-from imageflow.review.queue import ReviewQueue, move_bucket_objects
+from imageflow.motopatch.private import LocalS3, LocalStepFunctions
+from imageflow.review.queue import ReviewQueue, move_objects, review_keys
 from imageflow.runner import native_memory
 from imageflow.runner.definition import (
     BATCH_DEFINITION_PATH,
@@ -279,10 +279,23 @@ class LocalWorkflow:
 
         The runners call this as executions end: the bucket is in process memory, so review copies left there
         would make a run's memory grow with its low-confidence images. Without a queue, review/ stays put.
+        The objects are read and deleted in moto's backend directly: through boto3 and moto's request routing,
+        the move of one low-confidence image cost more GIL time than the model's inference of it.
         """
         if self.review_queue is None:
             return 0
-        moved = move_bucket_objects(self.s3, self.bucket, self.review_queue, keys)
+        local = LocalS3(ACCOUNT)
+
+        def read(key: str) -> bytes | None:
+            found = local.get_object(self.bucket, key)
+            return None if found is None else found[0]
+
+        def delete(keys: list[str]) -> None:
+            for key in keys:
+                local.delete_object(self.bucket, key)
+
+        keys = review_keys(self.s3, self.bucket) if keys is None else keys
+        moved = move_objects(read, delete, self.review_queue, keys)
         with self._review_lock:  # the per-image runner finishes executions from several threads
             self.review_records_moved += moved
         return moved

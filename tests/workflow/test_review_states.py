@@ -80,8 +80,9 @@ def test_a_low_confidence_image_is_recorded_for_review_and_the_execution_still_f
 def test_an_image_that_passes_leaves_no_review_record(workflow: LocalWorkflow) -> None:
     # a real photo the model is sure of at the default threshold (random noise, with the lowest threshold
     # allowed, did not always pass: its best probability can fall below 1e-4)
-    workflow.put_image(KEY, (SAMPLES / "motorcycle_left.png").read_bytes())
-    result = workflow.run({"s3_bucket": workflow.bucket, "s3_key": KEY}, name="pass-1")
+    key = "incoming/motorcycle photo.png"
+    workflow.put_image(key, (SAMPLES / "motorcycle_left.png").read_bytes())
+    result = workflow.run({"s3_bucket": workflow.bucket, "s3_key": key}, name="pass-1")
     assert result.status == "SUCCEEDED", result.cause
     assert workflow.s3.list_objects_v2(Bucket=workflow.bucket, Prefix="review/")["KeyCount"] == 0
 
