@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from imageflow.runner.inputs import ImageInput, execution_name
 from imageflow.runner.results import (
-    LOW_CONFIDENCE,
     LOW_CONFIDENCE_ERROR,
+    PASSED,
     Outcome,
     outcome_from_exception,
     outcome_from_execution,
@@ -57,8 +57,8 @@ class Target(Protocol):
 
     def history(self, arn: str) -> Sequence[Mapping[str, Any]]: ...
 
-    def finish(self, arn: str | None, staged: Staged, low_confidence: bool) -> None:
-        """Release what the execution left behind (memory, temporary objects, its review entry if it has one)."""
+    def finish(self, arn: str | None, staged: Staged, passed: bool) -> None:
+        """Release what the execution left behind (memory, temporary objects, a review entry unless it passed)."""
         ...
 
 
@@ -87,8 +87,8 @@ def process_one(target: Target, run_id: str, index: int, item: ImageInput) -> Ou
         if staged is not None:
             # cleanup is best-effort: the outcome is already known
             with contextlib.suppress(Exception):
-                # only an execution that ended low-confidence went through the review states
-                target.finish(arn, staged, low_confidence=outcome is not None and outcome.outcome == LOW_CONFIDENCE)
+                # an execution that passed never reached the review states: nothing of it to move
+                target.finish(arn, staged, passed=outcome is not None and outcome.outcome == PASSED)
     assert outcome is not None  # set by the try or the except above
     if outcome.duration_seconds is None:
         outcome.duration_seconds = round(time.perf_counter() - started, 4)

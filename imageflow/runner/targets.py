@@ -58,10 +58,10 @@ class LocalTarget:
     def history(self, arn: str) -> Sequence[Mapping[str, Any]]:
         return self._sfn.history(arn)
 
-    def finish(self, arn: str | None, staged: Staged, low_confidence: bool) -> None:
+    def finish(self, arn: str | None, staged: Staged, passed: bool) -> None:
         if arn is not None:
             self.workflow.forget(arn)
-        if arn is not None and low_confidence:
+        if arn is not None and not passed:
             # this execution's review entry, by name: other executions are writing theirs meanwhile
             execution = arn.rsplit(":", 1)[1]
             self.workflow.move_review_queue([image_key(execution, staged.key), record_key(execution, staged.key)])
@@ -126,7 +126,7 @@ class AwsTarget:
             events.extend(page["events"])
         return events
 
-    def finish(self, arn: str | None, staged: Staged, low_confidence: bool) -> None:
+    def finish(self, arn: str | None, staged: Staged, passed: bool) -> None:
         return None
 
 
