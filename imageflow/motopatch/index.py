@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from imageflow.motopatch import diagnostics, distributed_map, local_cloud, memory, speed
+from imageflow.motopatch import diagnostics, distributed_map, local_cloud, memory, results, speed
 
 LOCAL_CLOUD = "local cloud"
 IN_PROCESS = "in-process"
@@ -25,6 +25,7 @@ _FIXES_TEST = "tests/localcloud/test_moto_fixes.py"
 _SPEED_TEST = "tests/motopatch/test_speed.py"
 _DIAGNOSTICS_TEST = "tests/motopatch/test_diagnostics.py"
 _MAP_TEST = "tests/motopatch/test_distributed_map.py"
+_RESULTS_TEST = "tests/motopatch/test_results.py"
 # the rule for a patch that works around a moto defect or missing feature
 _WHEN_FIXED = "when its test passes with the patch left out on the moto release pinned in requirements-dev.txt"
 # the rule for a speed-up: the cost it removes is gone upstream, or the local runtime no longer needs it
@@ -135,6 +136,15 @@ PATCHES: tuple[Patch, ...] = (
         BOTH,
         (f"{_DIAGNOSTICS_TEST}::test_fault_program_lookup_raises_the_execution_fails_with_States_Runtime",),
         "when moto ends an execution whose interpreter thread raised (instead of leaving it RUNNING)",
+    ),
+    Patch(
+        results.execution_result_written_before_status,
+        BOTH,
+        (
+            f"{_RESULTS_TEST}::test_a_succeeded_execution_has_its_output_before_its_status",
+            f"{_RESULTS_TEST}::test_a_failed_execution_has_its_error_and_cause_before_its_status",
+        ),
+        _WHEN_FIXED,
     ),
     Patch(
         speed.finished_threads_released,

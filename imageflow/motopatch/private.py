@@ -238,7 +238,13 @@ SFN_EVALUATION_ENTRYPOINT = _name(
 SFN_WORKER_COMMUNICATION = _name(
     "moto.stepfunctions.parser.backend.execution:BaseExecutionWorkerCommunication",
     "execution_end_signal",
+    "execution_result_written_before_status",
     attributes="execution",
+)
+SFN_REFLECT_EXECUTION_STATUS = _name(
+    "moto.stepfunctions.parser.backend.execution:BaseExecutionWorkerCommunication._reflect_execution_status",
+    "execution_result_written_before_status",
+    parameters=("self",),
 )
 SFN_EVALUATION_DETAILS = _name(
     "moto.stepfunctions.parser.asl.eval.evaluation_details:EvaluationDetails",

@@ -198,6 +198,7 @@ class LocalWorkflow:
         self.s3 = boto3.client("s3", region_name=self.region)
         self.sfn = boto3.client("stepfunctions", region_name=self.region)
         self._local_sfn = LocalStepFunctions(ACCOUNT, self.region)
+        self._local_s3 = LocalS3(ACCOUNT)
 
     def _create_bucket(self, stack: contextlib.ExitStack) -> None:
         self.s3.create_bucket(Bucket=self.bucket)
@@ -284,15 +285,14 @@ class LocalWorkflow:
         """
         if self.review_queue is None:
             return 0
-        local = LocalS3(ACCOUNT)
 
         def read(key: str) -> bytes | None:
-            found = local.get_object(self.bucket, key)
+            found = self._local_s3.get_object(self.bucket, key)
             return None if found is None else found[0]
 
         def delete(keys: list[str]) -> None:
             for key in keys:
-                local.delete_object(self.bucket, key)
+                self._local_s3.delete_object(self.bucket, key)
 
         keys = review_keys(self.s3, self.bucket) if keys is None else keys
         moved = move_objects(read, delete, self.review_queue, keys)

@@ -3,6 +3,9 @@
 Run as ``python -m tests.motopatch.scenario patched|unpatched``: it prints each execution's status, output
 and history (as JSON), so that a patched moto can be compared with an unpatched one, each in a process of
 its own (the patches are process-wide and cannot be undone).
+
+The unpatched side still gets ``execution_result_written_before_status``: without it, stock moto can answer
+this scenario's tight polling with ``SUCCEEDED`` and no output, and the comparison is about the speed-ups.
 """
 
 from __future__ import annotations
@@ -111,10 +114,12 @@ def run(patched: bool) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
-    if patched:
-        from imageflow.motopatch import index
+    from imageflow.motopatch import index, results
 
+    if patched:
         index.apply(index.IN_PROCESS)
+    else:
+        results.execution_result_written_before_status()
     sys.setswitchinterval(1e-5)  # interleave the executions' threads as much as possible
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sfn = boto3.client("stepfunctions", region_name="us-east-1")

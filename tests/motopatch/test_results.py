@@ -1,0 +1,74 @@
+"""execution_result_written_before_status: a poller never sees an ended execution without its result."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from imageflow.motopatch import index, private, speed
+
+ROLE = "arn:aws:iam::123456789012:role/results-test"
+
+
+@pytest.fixture(autouse=True)
+def _patched() -> None:
+    index.apply(index.IN_PROCESS)
+
+
+@pytest.fixture
+def sfn() -> Iterator[Any]:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        yield boto3.client("stepfunctions", region_name="us-east-1")
+
+
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """Every attribute write to any execution, in order (recorded, then written as usual)."""
+    recorded: list[tuple[str, Any]] = []
+
+    def record(execution: Any, name: str, value: Any) -> None:
+        recorded.append((name, value))
+        object.__setattr__(execution, name, value)
+
+    monkeypatch.setattr(private.SFN_EXECUTION.load(), "__setattr__", record, raising=False)
+    return recorded
+
+
+def _run(sfn: Any, name: str, states: dict[str, Any]) -> dict[str, Any]:
+    definition = json.dumps({"StartAt": next(iter(states)), "States": states})
+    machine = sfn.create_state_machine(name=name, definition=definition, roleArn=ROLE)["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"image": "cat.png"}))["executionArn"]
+    assert speed.wait_for_end(arn, 30)
+    return sfn.describe_execution(executionArn=arn)
+
+
+def _position(writes: list[tuple[str, Any]], name: str, value: Any = None) -> int:
+    matches = [i for i, (written, v) in enumerate(writes) if written == name and (value is None or v == value)]
+    assert matches, f"no write of {name} {value or ''} among {[written for written, _ in writes]}"
+    return matches[-1]
+
+
+def test_a_succeeded_execution_has_its_output_before_its_status(sfn: Any, writes: list[tuple[str, Any]]) -> None:
+    described = _run(sfn, "succeeds", {"Done": {"Type": "Pass", "Result": {"label": "bicycle"}, "End": True}})
+    assert described["status"] == "SUCCEEDED"
+    assert json.loads(described["output"]) == {"label": "bicycle"}
+    # stock moto 5.2.5 writes the status first, then deep-copies the final state into the output
+    assert _position(writes, "output") < _position(writes, "exec_status", "SUCCEEDED")
+
+
+def test_a_failed_execution_has_its_error_and_cause_before_its_status(sfn: Any, writes: list[tuple[str, Any]]) -> None:
+    described = _run(sfn, "fails", {"Stop": {"Type": "Fail", "Error": "THRESHOLD_CONFIDENCE_NOT_MET", "Cause": "0.41"}})
+    assert (described["status"], described["error"], described["cause"]) == (
+        "FAILED",
+        "THRESHOLD_CONFIDENCE_NOT_MET",
+        "0.41",
+    )
+    status = _position(writes, "exec_status", "FAILED")
+    assert _position(writes, "error") < status
+    assert _position(writes, "cause") < status
+    assert _position(writes, "stop_date") < status
