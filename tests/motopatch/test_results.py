@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from imageflow.motopatch import index, private, speed
+from imageflow.motopatch import private, speed
 
 ROLE = "arn:aws:iam::123456789012:role/results-test"
-
-
-@pytest.fixture(autouse=True)
-def _patched() -> None:
-    index.apply(index.IN_PROCESS)
-
-
-@pytest.fixture
-def sfn() -> Iterator[Any]:
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield boto3.client("stepfunctions", region_name="us-east-1")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -26,12 +25,6 @@ ROLE = "arn:aws:iam::123456789012:role/speed-test"
 @pytest.fixture(autouse=True)
 def _patched() -> None:
     index.apply(index.IN_PROCESS)
-
-
-@pytest.fixture
-def sfn() -> Iterator[Any]:
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield boto3.client("stepfunctions", region_name="us-east-1")
 
 
 def _scenario(mode: str) -> dict[str, Any]:
