@@ -89,7 +89,7 @@ loop: setup  ## The whole retraining loop offline: zero-shot, review queue, labe
 	@echo; echo "monitoring: $(LOOP)/report/report.html   loop figures: $(LOOP)/figures.json"
 
 test: setup .chromium lint  ## Lint, then every test (unit, integration, workflow, package, end to end)
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=15
 
 test-fast: setup  ## Only the tests that start no external process
 	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow"

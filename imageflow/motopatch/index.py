@@ -143,6 +143,7 @@ PATCHES: tuple[Patch, ...] = (
         (
             f"{_RESULTS_TEST}::test_a_succeeded_execution_has_its_output_before_its_status",
             f"{_RESULTS_TEST}::test_a_failed_execution_has_its_error_and_cause_before_its_status",
+            f"{_RESULTS_TEST}::test_a_tight_poller_never_reads_an_ended_execution_without_its_output",
         ),
         _WHEN_FIXED,
     ),
