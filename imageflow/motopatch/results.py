@@ -37,10 +37,11 @@ class _HeldWrites:
         """Write the held values to the execution, its status last."""
         execution = object.__getattribute__(self, "_execution")
         writes = dict(object.__getattribute__(self, "_writes"))
+        held_status = _STATUS in writes
         status = writes.pop(_STATUS, None)
         for name, value in writes.items():
             setattr(execution, name, value)
-        if status is not None:
+        if held_status:
             setattr(execution, _STATUS, status)
 
 
@@ -65,8 +66,8 @@ def execution_result_written_before_status() -> None:
         self.execution = held
         try:
             reflect(self)
-        finally:
+        finally:  # if moto raised part-way, what it wrote before the raise is written too, as upstream
             self.execution = execution
-        held.release()
+            held.release()
 
     private.SFN_REFLECT_EXECUTION_STATUS.replace(functools.wraps(reflect)(_reflect_execution_status))
