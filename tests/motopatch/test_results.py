@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -75,8 +76,9 @@ def test_a_tight_poller_never_reads_an_ended_execution_without_its_output(sfn: A
         for n in range(4):
             started = sfn.start_execution(stateMachineArn=machine, name=f"polled-{n}", input=json.dumps(large))
             arn = started["executionArn"]
+            deadline = time.monotonic() + 60  # a hung execution fails the test instead of spinning for ever
             while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-                pass
+                assert time.monotonic() < deadline, f"{arn} still running"
             seen.append((described["status"], json.loads(described.get("output") or "null") == large))
     finally:
         sys.setswitchinterval(interval)
