@@ -161,7 +161,7 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         speed.shared_parsed_program,
-        frozenset({IN_PROCESS}),
+        BOTH,
         (f"{_SPEED_TEST}::test_concurrent_executions_of_one_program_match_an_unpatched_run",),
         _WHEN_FAST,
     ),
@@ -173,13 +173,13 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         speed.cached_jsonpath_parse,
-        frozenset({IN_PROCESS}),
+        BOTH,
         (f"{_SPEED_TEST}::test_concurrent_executions_of_one_program_match_an_unpatched_run",),
         _WHEN_FAST,
     ),
     Patch(
         speed.s3_url_table_reloaded_on_change,
-        frozenset({IN_PROCESS}),
+        BOTH,
         (f"{_SPEED_TEST}::test_a_changed_custom_s3_endpoint_is_still_served",),
         _WHEN_FAST,
     ),

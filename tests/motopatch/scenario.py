@@ -1,8 +1,9 @@
 """Concurrent executions of one definition with Map, Parallel, Choice, Catch and intrinsic functions.
 
-Run as ``python -m tests.motopatch.scenario patched|unpatched``: it prints each execution's status, output
-and history (as JSON), so that a patched moto can be compared with an unpatched one, each in a process of
-its own (the patches are process-wide and cannot be undone).
+Run as ``python -m tests.motopatch.scenario MODE``: it prints each execution's status, output and history
+(as JSON), so that a patched moto can be compared with an unpatched one, each in a process of its own (the
+patches are process-wide and cannot be undone). MODE is a runtime's patch set (``in-process`` or
+``local-cloud``, as ``index.apply`` applies it) or ``unpatched``.
 
 The unpatched side still gets ``execution_result_written_before_status``: without it, stock moto can answer
 this scenario's tight polling with ``SUCCEEDED`` and no output, and the comparison is about the speed-ups.
@@ -110,16 +111,20 @@ def _canonical(value: Any, arn: str) -> Any:
     return value
 
 
-def run(patched: bool) -> dict[str, Any]:
+MODES = ("in-process", "local-cloud", "unpatched")
+
+
+def run(mode: str) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
     from imageflow.motopatch import index, results
 
-    if patched:
-        index.apply(index.IN_PROCESS)
-    else:
+    runtime = {"in-process": index.IN_PROCESS, "local-cloud": index.LOCAL_CLOUD}.get(mode)
+    if runtime is None:
         results.execution_result_written_before_status()
+    else:
+        index.apply(runtime)
     sys.setswitchinterval(1e-5)  # interleave the executions' threads as much as possible
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
@@ -153,6 +158,6 @@ def run(patched: bool) -> dict[str, Any]:
 
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
-    if mode not in ("patched", "unpatched"):
-        raise SystemExit("usage: python -m tests.motopatch.scenario patched|unpatched")
-    print(json.dumps(run(mode == "patched")))
+    if mode not in MODES:
+        raise SystemExit(f"usage: python -m tests.motopatch.scenario {'|'.join(MODES)}")
+    print(json.dumps(run(mode)))
