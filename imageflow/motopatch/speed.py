@@ -6,7 +6,7 @@ changing what an execution does (states, retries, Catch and history are evaluate
 patch index (``imageflow.motopatch.index``) lists them with their tests and when each can go.
 
 The local cloud's server gets the ones that hold for any process (the parsed program, the JSONPath and S3
-URL caches): a ``classifyBatch`` over its bucket runs a Distributed Map child for each of about 2,000
+URL caches): a ``classifyBatch`` over its bucket runs a Distributed Map child for each of about 1,000
 objects, and unpatched, the map spent most of its time building JSONPath parsers. The rest serve the
 in-process runner's own way of waiting for executions and reusing clients.
 """

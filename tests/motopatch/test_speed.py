@@ -6,6 +6,7 @@ of its own (``tests/motopatch/scenario.py``).
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -27,6 +28,7 @@ def _patched() -> None:
     index.apply(index.IN_PROCESS)
 
 
+@functools.cache  # the unpatched run serves both runtimes' comparisons (read, never changed)
 def _scenario(mode: str) -> dict[str, Any]:
     completed = subprocess.run(
         [sys.executable, "-m", "tests.motopatch.scenario", mode],
