@@ -36,13 +36,9 @@ class _HeldWrites:
     def release(self) -> None:
         """Write the held values to the execution, its status last."""
         execution = object.__getattribute__(self, "_execution")
-        writes = dict(object.__getattribute__(self, "_writes"))
-        held_status = _STATUS in writes
-        status = writes.pop(_STATUS, None)
-        for name, value in writes.items():
-            setattr(execution, name, value)
-        if held_status:
-            setattr(execution, _STATUS, status)
+        writes = object.__getattribute__(self, "_writes")
+        for name in sorted(writes, key=lambda name: name == _STATUS):  # stable: the status moves to the end
+            setattr(execution, name, writes[name])
 
 
 @once

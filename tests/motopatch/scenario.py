@@ -2,8 +2,8 @@
 
 Run as ``python -m tests.motopatch.scenario MODE``: it prints each execution's status, output and history
 (as JSON), so that a patched moto can be compared with an unpatched one, each in a process of its own (the
-patches are process-wide and cannot be undone). MODE is a runtime's patch set (``in-process`` or
-``local-cloud``, as ``index.apply`` applies it) or ``unpatched``.
+patches are process-wide and cannot be undone). MODE is ``unpatched`` or a runtime of the patch index
+(``in-process``, ``local cloud``), whose whole patch set ``index.apply`` applies.
 
 The unpatched side still gets ``execution_result_written_before_status``: without it, stock moto can answer
 this scenario's tight polling with ``SUCCEEDED`` and no output, and the comparison is about the speed-ups.
@@ -111,7 +111,7 @@ def _canonical(value: Any, arn: str) -> Any:
     return value
 
 
-MODES = ("in-process", "local-cloud", "unpatched")
+UNPATCHED = "unpatched"
 
 
 def run(mode: str) -> dict[str, Any]:
@@ -120,11 +120,10 @@ def run(mode: str) -> dict[str, Any]:
 
     from imageflow.motopatch import index, results
 
-    runtime = {"in-process": index.IN_PROCESS, "local-cloud": index.LOCAL_CLOUD}.get(mode)
-    if runtime is None:
+    if mode == UNPATCHED:
         results.execution_result_written_before_status()
     else:
-        index.apply(runtime)
+        index.apply(mode)
     sys.setswitchinterval(1e-5)  # interleave the executions' threads as much as possible
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
@@ -157,7 +156,10 @@ def run(mode: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    from imageflow.motopatch.index import BOTH
+
+    modes = [*sorted(BOTH), UNPATCHED]
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
-    if mode not in MODES:
-        raise SystemExit(f"usage: python -m tests.motopatch.scenario {'|'.join(MODES)}")
+    if mode not in modes:
+        raise SystemExit(f"usage: python -m tests.motopatch.scenario {'|'.join(repr(m) for m in modes)}")
     print(json.dumps(run(mode)))

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from imageflow.motopatch import index, private, speed
 from tests.helpers import REPO_ROOT
-from tests.motopatch.scenario import DEFINITION, EXECUTIONS
+from tests.motopatch.scenario import DEFINITION, EXECUTIONS, UNPATCHED
 
 ROLE = "arn:aws:iam::123456789012:role/speed-test"
 
@@ -43,12 +43,12 @@ def _scenario(mode: str) -> dict[str, Any]:
     return json.loads(completed.stdout)
 
 
-@pytest.mark.parametrize("runtime", ["in-process", "local-cloud"])
+@pytest.mark.parametrize("runtime", sorted(index.BOTH))
 def test_concurrent_executions_of_one_program_match_an_unpatched_run(runtime: str) -> None:
     # shared_parsed_program and cached_jsonpath_parse, with each runtime's whole patch set: eight executions
     # of one definition at once, with Map (3 iterations at a time), Parallel, Choice, Catch and intrinsic
     # functions, on one shared parsed program, record the same histories and outputs as stock moto
-    unpatched, patched = _scenario("unpatched"), _scenario(runtime)
+    unpatched, patched = _scenario(UNPATCHED), _scenario(runtime)
     assert len(patched) == EXECUTIONS
     for name, expected in unpatched.items():
         assert patched[name] == expected, name
