@@ -19,7 +19,9 @@ Lambda bridge, results) with handlers that return at once, doing no S3 read, no 
 no inference. The workflow's CPU per image splits into the model's (bare, threads), the orchestration's,
 and the rest: what the handlers and bridges do with the image bytes (reads, checks, copies, capture).
 With the cores saturated, model and orchestration alone bound the ratio at bare / (bare + orchestration)
-CPU per image, which the script prints as a ceiling.
+CPU per image, which the script prints as a ceiling. Then the workflow on the samples that pass and on
+those that end low confidence, apart: a low-confidence image also runs the review states (three S3 tasks)
+and its move to the queue folder.
 Memory: peak RSS of separate child processes running 100 and 1,000 images. Exits 1 when the
 ratio is below 0.77 or the 1,000-image run's peak RSS exceeds the 100-image run's by more
 than 25%.
@@ -50,12 +52,12 @@ def sample_files() -> list[Path]:
     return sorted(p for p in SAMPLES.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
 
 
-def run_workflow(count: int, concurrency: int, workflow, tag: str) -> float:
+def run_workflow(count: int, concurrency: int, workflow, tag: str, files: list[Path] | None = None) -> float:
     from imageflow.runner.batch import run_batch
     from imageflow.runner.inputs import ImageInput
     from imageflow.runner.targets import LocalTarget
 
-    files = sample_files()
+    files = files or sample_files()
     inputs = [ImageInput(str(files[i % len(files)]), path=files[i % len(files)]) for i in range(count)]
     outcomes = 0
 
@@ -173,6 +175,33 @@ def orchestration_only(images: int, concurrency: int) -> tuple[float, float]:
         return rate, (time.process_time() - cpu_before) * 1000 / images
 
 
+def by_outcome(images: int, concurrency: int) -> dict[str, tuple[int, float, float, float]]:
+    """The workflow on the samples that pass and on those that go to review, apart, beside the bare model.
+
+    {outcome: (sample count, workflow images per second, workflow CPU ms per image, bare model CPU ms per
+    image from ``concurrency`` threads)}. A low-confidence image also runs the review states (three S3
+    tasks) and its move to the queue folder; workflow minus bare CPU, per outcome, says what that costs.
+    """
+    from handlers.common.config import DEFAULT_THRESHOLD
+
+    figures = {}
+    with open_workflow() as (classifier, workflow):
+        passes = {path: max(classifier.classify(path.read_bytes())) >= DEFAULT_THRESHOLD for path in sample_files()}
+        run_workflow(22, concurrency, workflow, "warmup-outcomes")
+        for outcome, passed in (("passed", True), ("low confidence", False)):
+            files = [path for path, passing in passes.items() if passing is passed]
+            if not files:
+                continue
+            cpu_before = time.process_time()
+            rate = run_workflow(images, concurrency, workflow, outcome.replace(" ", "-"), files)
+            workflow_cpu = (time.process_time() - cpu_before) * 1000 / images
+            cpu_before = time.process_time()
+            run_bare(classifier, [path.read_bytes() for path in files], images, concurrency)
+            bare_cpu = (time.process_time() - cpu_before) * 1000 / images
+            figures[outcome] = (len(files), rate, workflow_cpu, bare_cpu)
+    return figures
+
+
 def child_peak_rss_mb(images: int, concurrency: int) -> float:
     """Run ``images`` through the workflow in a fresh process; its peak RSS in MB."""
     process = subprocess.Popen(
@@ -210,6 +239,7 @@ def main() -> int:
     # with the cores saturated, throughput is about cores / CPU per image: even handlers that added nothing
     # to the model's work would leave the workflow this fraction of the bare model
     ceiling = measured.cpu_ms["concurrent"] / (measured.cpu_ms["concurrent"] + floor_cpu)
+    split = by_outcome(args.images, args.concurrency)
     rss_100 = child_peak_rss_mb(100, args.concurrency)
     rss_1000 = child_peak_rss_mb(1000, args.concurrency)
     ratio = measured.ratio
@@ -230,6 +260,9 @@ def main() -> int:
     table.add_row(data_path_label, f"{data_path_cpu:.1f}", "")
     ceiling_label = "ratio ceiling if the handlers added no work: bare CPU / (bare + orchestration CPU)"
     table.add_row(ceiling_label, f"{ceiling:.2f}", f">= {MIN_RATIO}")
+    for outcome, (samples, rate, cpu_ms, bare_cpu_ms) in split.items():
+        label = f"the {samples} samples that end {outcome}: workflow img/s; CPU ms per image, workflow and bare"
+        table.add_row(label, f"{rate:.1f}; {cpu_ms:.1f}, {bare_cpu_ms:.1f}", "")
     table.add_row("peak RSS, 100 images (MB)", f"{rss_100:.0f}", "")
     table.add_row("peak RSS, 1,000 images (MB)", f"{rss_1000:.0f}", f"<= {MAX_RSS_GROWTH:.2f} x 100-image run")
     Console().print(table)
